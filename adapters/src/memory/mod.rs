@@ -1,0 +1,7 @@
+#![doc = include_str!("docs.md")]
+
+mod backend;
+mod config;
+
+pub use backend::MemoryBackend;
+pub use config::MemoryConfig;

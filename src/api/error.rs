@@ -1,0 +1,177 @@
+//! Every error the API answers with, and the only table from error to HTTP status.
+//!
+//! Bodies are `{"error": "<stable code>", "message": "<one sentence>"}`. A 5xx body says
+//! what to do in general terms; the detail, which may name backend paths, goes to the log.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use credbridge_adapters::{Error as BackendError, ErrorKind, InvalidName};
+use serde::Serialize;
+
+use crate::credential::ContractViolation;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("the credential {0}")]
+    InvalidId(InvalidName),
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    #[error("no credential with this id")]
+    NotFound,
+    #[error("no route matches this path")]
+    UnknownRoute,
+    #[error("this method is not allowed on this path")]
+    MethodNotAllowed,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("{0}")]
+    Contract(#[from] ContractViolation),
+    #[error("the request did not finish within {0:?}")]
+    Timeout(std::time::Duration),
+    #[error("backend: {0}")]
+    Backend(#[from] BackendError),
+    /// A stored document that breaks the contract: Skyvern's client would reject it.
+    #[error("the stored credential is malformed: {0}")]
+    MalformedStored(ContractViolation),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// Status, stable code, and the sentence the caller sees.
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        let shown = || self.to_string();
+        match self {
+            ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "invalid_json", shown()),
+            ApiError::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_id", shown()),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
+            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", shown()),
+            ApiError::UnknownRoute => (StatusCode::NOT_FOUND, "unknown_route", shown()),
+            ApiError::MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", shown())
+            }
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", shown())
+            }
+            ApiError::UnsupportedMediaType => (
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                shown(),
+            ),
+            ApiError::Contract(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credential", shown()),
+            ApiError::Timeout(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "The credential backend did not answer in time; the request may be retried."
+                    .to_owned(),
+            ),
+            ApiError::MalformedStored(_) => (
+                StatusCode::BAD_GATEWAY,
+                "backend_malformed",
+                "The stored credential does not match the contract; see credbridge's log."
+                    .to_owned(),
+            ),
+            ApiError::Backend(error) => backend_parts(error.kind()),
+        }
+    }
+}
+
+fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
+    let (status, code, message) = match kind {
+        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found", "no credential with this id"),
+        ErrorKind::PermissionDenied => (
+            StatusCode::BAD_GATEWAY,
+            "backend_permission_denied",
+            "Permission was denied on the credential backend; check the policy of the \
+             identity credbridge uses.",
+        ),
+        ErrorKind::Unavailable => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+            "The credential backend is unavailable; the request may be retried.",
+        ),
+        ErrorKind::AlreadyExists
+        | ErrorKind::InvalidConfig
+        | ErrorKind::Unexpected
+        | _ => (
+            StatusCode::BAD_GATEWAY,
+            "backend_error",
+            "The credential backend failed; see credbridge's log for details.",
+        ),
+    };
+    (status, code, message.to_owned())
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, message) = self.parts();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        } else {
+            tracing::debug!(error = %self, code, "request refused");
+        }
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: code,
+                message: &message,
+            }),
+        )
+            .into_response();
+        match self {
+            ApiError::Unauthorized => {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"credbridge\""),
+                );
+            }
+            ApiError::Timeout(_) | ApiError::Backend(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_kinds_map_to_the_contract_statuses() {
+        let cases = [
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::AlreadyExists, 502),
+            (ErrorKind::PermissionDenied, 502),
+            (ErrorKind::Unavailable, 503),
+            (ErrorKind::InvalidConfig, 502),
+            (ErrorKind::Unexpected, 502),
+        ];
+        for (kind, status) in cases {
+            let error = ApiError::Backend(BackendError::new(kind, "detail /secret/path"));
+            let (actual, _, message) = error.parts();
+            assert_eq!(actual.as_u16(), status, "{kind}");
+            assert!(!message.contains("/secret/path"), "{message}");
+        }
+    }
+
+    #[test]
+    fn permission_denied_says_so() {
+        let (_, code, message) =
+            ApiError::Backend(BackendError::new(ErrorKind::PermissionDenied, "403")).parts();
+        assert_eq!(code, "backend_permission_denied");
+        assert!(message.contains("Permission was denied"));
+    }
+}

@@ -1,0 +1,143 @@
+//! Extractors that turn a request into checked values or an [`ApiError`].
+//!
+//! Handlers take them in this order — caller, id, body — so a request without a valid
+//! token is refused before its path or body is looked at.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use credbridge_adapters::{CredentialId, Scope};
+use serde_json::Value;
+
+use super::{ApiError, AppState};
+
+/// An authenticated caller and the scope its token grants.
+pub struct Caller {
+    pub scope: Scope,
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let state = AppState::from_ref(state);
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(bearer_token)
+            .ok_or(ApiError::Unauthorized)?;
+        let scope = state.auth.authenticate(token).ok_or(ApiError::Unauthorized)?;
+        Ok(Caller {
+            scope: scope.clone(),
+        })
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive.
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// The `{id}` of a credential path, checked before any backend sees it.
+pub struct PathId(pub CredentialId);
+
+impl<S: Send + Sync> FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| {
+                ApiError::InvalidId(credbridge_adapters::InvalidName {
+                    what: "id",
+                    reason: "is not valid UTF-8 once decoded",
+                })
+            })?;
+        CredentialId::parse(&raw)
+            .map(PathId)
+            .map_err(ApiError::InvalidId)
+    }
+}
+
+/// A JSON request body, with the contract's statuses for each way it can be wrong.
+pub struct JsonBody(pub Value);
+
+impl<S> FromRequest<S> for JsonBody
+where
+    AppState: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let limit = AppState::from_ref(state).max_body_bytes;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| body_rejection(rejection, limit))?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|error| ApiError::MalformedJson(error.to_string()))
+    }
+}
+
+fn body_rejection(rejection: BytesRejection, limit: usize) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::PayloadTooLarge { limit }
+    } else {
+        ApiError::MalformedJson("the body could not be read".to_owned())
+    }
+}
+
+/// `application/json`, or any `application/*+json`, with or without parameters.
+fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
+    let Some(value) = content_type.and_then(|value| value.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    kind.eq_ignore_ascii_case("application")
+        && (subtype.eq_ignore_ascii_case("json")
+            || subtype.to_ascii_lowercase().ends_with("+json"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn bearer_tokens_are_parsed_case_insensitively() {
+        assert_eq!(bearer_token("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("bearer abc"), Some("abc"));
+        assert_eq!(bearer_token("Basic abc"), None);
+        assert_eq!(bearer_token("Bearer "), None);
+        assert_eq!(bearer_token("Bearerabc"), None);
+    }
+
+    #[test]
+    fn json_content_types() {
+        let yes = ["application/json", "application/json; charset=utf-8", "Application/JSON",
+                   "application/merge-patch+json"];
+        for value in yes {
+            assert!(is_json(Some(&HeaderValue::from_static(value))), "{value}");
+        }
+        for value in ["text/plain", "application/jsonx", "json", ""] {
+            assert!(!is_json(Some(&HeaderValue::from_static(value))), "{value}");
+        }
+        assert!(!is_json(None));
+    }
+}

@@ -1,0 +1,10 @@
+//! The HTTP surface: the credential contract, the health probes, and their errors.
+
+mod credentials;
+mod error;
+mod extract;
+mod health;
+mod router;
+
+pub use error::ApiError;
+pub use router::{router, AppState};

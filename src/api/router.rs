@@ -1,0 +1,96 @@
+//! The router: every route, the layers around them, and the state they share.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::routing::get;
+use axum::{BoxError, Router};
+use credbridge_adapters::Backend;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use super::{credentials, health, ApiError};
+use crate::auth::Authenticator;
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// What every handler shares: cheap to clone, no lock.
+#[derive(Clone)]
+pub struct AppState {
+    pub backend: Arc<dyn Backend>,
+    pub auth: Arc<Authenticator>,
+    pub max_body_bytes: usize,
+}
+
+/// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and
+/// `/readyz` outside it (no token), JSON errors for everything else.
+pub fn router(state: AppState, base_path: &str, request_timeout: Duration) -> Router {
+    let item_path = format!("{base_path}/{{*id}}");
+    Router::new()
+        .route(
+            base_path,
+            get(credentials::connection_test).post(credentials::create),
+        )
+        .route(&item_path, get(credentials::read).delete(credentials::delete))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(method_not_allowed)
+        // The body extractor enforces the limit and answers 413 in JSON.
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        .on_request(())
+                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+                // Credentials must not linger in caches between credbridge and Skyvern.
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("no-store"),
+                ))
+                .layer(SetResponseHeaderLayer::overriding(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                ))
+                .layer(HandleErrorLayer::new(move |_: BoxError| async move {
+                    ApiError::Timeout(request_timeout)
+                }))
+                .timeout(request_timeout),
+        )
+}
+
+/// The span every request's log lines carry: method, path and request id; never headers,
+/// where the token is, nor the query.
+fn request_span(request: &Request) -> tracing::Span {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id,
+    )
+}
+
+async fn unknown_route() -> ApiError {
+    ApiError::UnknownRoute
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}

@@ -1,0 +1,399 @@
+//! Settings: every key credbridge reads, its default, and where it comes from.
+//!
+//! Sources, later ones winning: built-in defaults → a TOML file (`--config PATH`, else
+//! `CREDBRIDGE_CONFIG`, else `config/credbridge.toml` when it exists) → `CREDBRIDGE_*`
+//! environment variables, `__` separating levels (`CREDBRIDGE_BACKEND__KIND=vault`) →
+//! command-line flags. Everything is checked before anything is served; every error names
+//! its key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use credbridge_adapters::{BackendConfig, Scope, SecretText};
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// The file read when neither `--config` nor `CREDBRIDGE_CONFIG` names one.
+pub const DEFAULT_CONFIG_FILE: &str = "config/credbridge.toml";
+/// Prefix of the environment variables read as configuration.
+pub const ENV_PREFIX: &str = "CREDBRIDGE_";
+/// Shorter tokens are refused: a bearer token is the only thing guarding the credentials.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Path the credential routes hang off; Skyvern's base URL ends with it.
+    pub base_path: String,
+    /// Shorthand for one token in the `default` scope (`CREDBRIDGE_TOKEN`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretText>,
+    pub auth: AuthSettings,
+    pub http: HttpSettings,
+    pub log: LogSettings,
+    pub backend: BackendConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            base_path: "/api/v1/credentials".to_owned(),
+            token: None,
+            auth: AuthSettings::default(),
+            http: HttpSettings::default(),
+            log: LogSettings::default(),
+            backend: BackendConfig::default(),
+        }
+    }
+}
+
+/// `[auth]`: who may call.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Accepted bearer tokens; several may share a scope, which is how tokens rotate.
+    pub tokens: Vec<TokenSettings>,
+}
+
+/// One `[[auth.tokens]]` entry: exactly one of `token`, `sha256`, `file`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// The token itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretText>,
+    /// The token's SHA-256 as 64 hex digits (`credbridge hash-token`), so the file holds
+    /// nothing usable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// A file holding the token (surrounding whitespace ignored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<PathBuf>,
+    /// The scope the token sees; credentials of other scopes are invisible to it.
+    #[serde(default = "default_scope")]
+    pub scope: String,
+}
+
+fn default_scope() -> String {
+    Scope::DEFAULT.to_owned()
+}
+
+/// `[http]`: limits on each request.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Largest request body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// Time allowed for a whole request, backend calls included; then 503. Below
+    /// Skyvern's own 10 s connection-test timeout, so Skyvern sees our answer.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 64 * 1024,
+            request_timeout: Duration::from_secs(8),
+        }
+    }
+}
+
+/// `[log]`: the diagnostic log.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// A `tracing` filter (`info`, `credbridge=debug,tower_http=info`); `RUST_LOG` wins.
+    pub level: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Readable lines for a terminal.
+    Human,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+/// A configuration problem, naming the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("config file {} does not exist", .0.display())]
+    MissingFile(PathBuf),
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+impl ConfigError {
+    pub fn invalid(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Command-line values that override every other source.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub log_format: Option<LogFormat>,
+}
+
+impl Settings {
+    /// Loads and checks the configuration from every source.
+    ///
+    /// `file` is the explicit `--config`/`CREDBRIDGE_CONFIG` path, which must exist;
+    /// without it, [`DEFAULT_CONFIG_FILE`] is read when present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        match file {
+            Some(path) if !path.is_file() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).is_file() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        figment = figment.merge(environment());
+        // The token is taken verbatim: figment would read `CREDBRIDGE_TOKEN=0123` as a number.
+        if let Ok(token) = std::env::var(format!("{ENV_PREFIX}TOKEN")) {
+            figment = figment.merge(Serialized::default("token", token));
+        }
+        if let Some(listen) = overrides.listen {
+            figment = figment.merge(Serialized::default("listen", listen));
+        }
+        if let Some(format) = overrides.log_format {
+            figment = figment.merge(Serialized::default("log.format", format));
+        }
+        let settings: Settings = figment.extract().map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        validate_base_path(&self.base_path)?;
+        if self.http.max_body_bytes == 0 {
+            return Err(ConfigError::invalid("http.max_body_bytes", "must be above 0"));
+        }
+        if self.http.request_timeout.is_zero() {
+            return Err(ConfigError::invalid("http.request_timeout", "must be above 0"));
+        }
+        if let Some(token) = &self.token {
+            validate_token_text("token", token)?;
+        }
+        for (index, entry) in self.auth.tokens.iter().enumerate() {
+            entry.validate(&format!("auth.tokens[{index}]"))?;
+        }
+        Ok(())
+    }
+}
+
+/// `CREDBRIDGE_*` variables; `CREDBRIDGE_CONFIG` names the file, `CREDBRIDGE_TOKEN` is read
+/// verbatim, and `CREDBRIDGE_TEST_*` belongs to the test suite.
+fn environment() -> Env {
+    Env::prefixed(ENV_PREFIX)
+        .split("__")
+        .ignore(&["config", "token"])
+        .filter(|key| !key.as_str().starts_with("test_"))
+}
+
+fn validate_base_path(path: &str) -> Result<(), ConfigError> {
+    let valid = path.starts_with('/')
+        && path.len() > 1
+        && !path.ends_with('/')
+        && path[1..].split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(ConfigError::invalid(
+            "base_path",
+            "must look like /api/v1/credentials: a leading '/', no trailing '/', \
+             segments of letters, digits, '-', '_', '.', '~'",
+        ))
+    }
+}
+
+fn validate_token_text(key: &str, token: &SecretText) -> Result<(), ConfigError> {
+    let text = token.expose();
+    if text.chars().count() < MIN_TOKEN_LEN {
+        return Err(ConfigError::invalid(
+            key,
+            format!("a token must be at least {MIN_TOKEN_LEN} characters long"),
+        ));
+    }
+    if !text.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ConfigError::invalid(
+            key,
+            "a token may contain only printable ASCII without spaces",
+        ));
+    }
+    Ok(())
+}
+
+impl TokenSettings {
+    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+        let given = [self.token.is_some(), self.sha256.is_some(), self.file.is_some()];
+        if given.iter().filter(|set| **set).count() != 1 {
+            return Err(ConfigError::invalid(
+                key,
+                "set exactly one of `token`, `sha256` or `file`",
+            ));
+        }
+        if let Some(token) = &self.token {
+            validate_token_text(&format!("{key}.token"), token)?;
+        }
+        if let Some(digest) = &self.sha256 {
+            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(ConfigError::invalid(
+                    format!("{key}.sha256"),
+                    "must be 64 hex digits, as printed by `credbridge hash-token`",
+                ));
+            }
+        }
+        Scope::parse(&self.scope)
+            .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
+        Ok(())
+    }
+
+    /// Reads the token of a `file` entry, checked like a token given in place.
+    pub fn read_file(&self, key: &str) -> Result<Option<SecretText>, ConfigError> {
+        let Some(path) = &self.file else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ConfigError::invalid(
+                format!("{key}.file"),
+                format!("cannot read {}: {error}", path.display()),
+            )
+        })?;
+        let token = SecretText::new(text.trim());
+        validate_token_text(&format!("{key}.file"), &token)?;
+        Ok(Some(token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_toml(toml: &str) -> Result<Settings, ConfigError> {
+        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .map_err(Box::new)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_8080_with_memory() {
+        let settings = with_toml("").unwrap();
+        assert_eq!(settings.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(settings.base_path, "/api/v1/credentials");
+        assert_eq!(settings.backend.kind(), "memory");
+    }
+
+    #[test]
+    fn the_shipped_config_file_is_valid() {
+        let text = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join(DEFAULT_CONFIG_FILE),
+        )
+        .unwrap();
+        assert_eq!(with_toml(&text).unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_by_name() {
+        let error = with_toml("[http]\nmax_body = 10").unwrap_err().to_string();
+        assert!(error.contains("max_body"), "{error}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_its_key() {
+        let error = with_toml("[http]\nmax_body_bytes = \"big\"").unwrap_err().to_string();
+        assert!(error.contains("http.max_body_bytes"), "{error}");
+    }
+
+    #[test]
+    fn unknown_backend_kind_is_refused() {
+        let error = with_toml("[backend]\nkind = \"floppy\"").unwrap_err().to_string();
+        assert!(error.contains("floppy") && error.contains("backend"), "{error}");
+    }
+
+    #[test]
+    fn a_token_entry_needs_exactly_one_source() {
+        let error = with_toml(
+            "[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nsha256 = \"\"\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            error,
+            "auth.tokens[0]: set exactly one of `token`, `sha256` or `file`"
+        );
+    }
+
+    #[test]
+    fn short_tokens_bad_hashes_and_bad_scopes_name_their_key() {
+        let cases = [
+            ("[[auth.tokens]]\ntoken = \"short\"", "auth.tokens[0].token"),
+            ("[[auth.tokens]]\nsha256 = \"abc\"", "auth.tokens[0].sha256"),
+            (
+                "[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nscope = \"a/b\"",
+                "auth.tokens[0].scope",
+            ),
+            ("base_path = \"/api/\"", "base_path"),
+            ("[http]\nrequest_timeout = \"0s\"", "http.request_timeout"),
+        ];
+        for (toml, key) in cases {
+            let error = with_toml(toml).unwrap_err().to_string();
+            assert!(error.starts_with(key), "{toml}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_numeric_token_is_refused_without_echoing_it() {
+        let error = with_toml("token = 12345678901234567").unwrap_err().to_string();
+        assert!(!error.contains("12345678901234567"), "{error}");
+        assert!(error.contains("token"), "{error}");
+    }
+
+    #[test]
+    fn debug_and_serialized_settings_redact_tokens() {
+        let settings =
+            with_toml("token = \"plain-token-0123456789\"\n[[auth.tokens]]\ntoken = \"another-token-0123456789\"")
+                .unwrap();
+        let printed = format!("{settings:?}{}", toml::to_string(&settings).unwrap());
+        assert!(!printed.contains("plain-token"), "{printed}");
+        assert!(!printed.contains("another-token"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
+    }
+}

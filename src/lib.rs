@@ -1,0 +1,16 @@
+//! credbridge: Skyvern's custom credential service, in front of the vault you already run.
+//!
+//! The modules, each owning one concern: [`config`] (settings and their sources),
+//! [`credential`] (the contract's model and rules), [`auth`] (tokens to scopes), [`api`]
+//! (routes and HTTP errors), [`app`] (start-up), [`telemetry`] (the log), [`cli`].
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod credential;
+pub mod telemetry;
+
+pub use app::App;
+pub use config::Settings;
