@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::aws::AwsConfig;
 use crate::memory::{MemoryBackend, MemoryConfig};
-use crate::{Backend, Result};
+use crate::vault::VaultConfig;
+use crate::{Backend, Error, Result};
 
 /// The `[backend]` table: `kind` picks the backend, the other keys are its own.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -17,6 +19,10 @@ use crate::{Backend, Result};
 pub enum BackendConfig {
     /// In-process, lost on restart: for development and tests.
     Memory(MemoryConfig),
+    /// HashiCorp Vault's KV engine, version 1 or 2 (cargo feature `vault`).
+    Vault(VaultConfig),
+    /// AWS Secrets Manager (cargo feature `aws`).
+    Aws(AwsConfig),
 }
 
 impl Default for BackendConfig {
@@ -30,6 +36,8 @@ impl BackendConfig {
     pub fn kind(&self) -> &'static str {
         match self {
             BackendConfig::Memory(_) => MemoryBackend::KIND,
+            BackendConfig::Vault(_) => "vault",
+            BackendConfig::Aws(_) => "aws",
         }
     }
 
@@ -40,6 +48,22 @@ impl BackendConfig {
     pub async fn build(&self) -> Result<Arc<dyn Backend>> {
         match self {
             BackendConfig::Memory(config) => Ok(Arc::new(MemoryBackend::new(config.clone()))),
+            #[cfg(feature = "vault")]
+            BackendConfig::Vault(config) => Ok(Arc::new(
+                crate::vault::VaultBackend::connect(config).await?,
+            )),
+            #[cfg(feature = "aws")]
+            BackendConfig::Aws(config) => Ok(Arc::new(
+                crate::aws::AwsSecretsManagerBackend::connect(config).await?,
+            )),
+            #[allow(unreachable_patterns)]
+            other => Err(not_compiled_in(other.kind())),
         }
     }
+}
+
+fn not_compiled_in(kind: &'static str) -> Error {
+    Error::invalid_config(format!(
+        "backend '{kind}' is not compiled in: rebuild with `--features {kind}`"
+    ))
 }

@@ -9,6 +9,7 @@
 //! compile the other; their configuration always parses, so a config naming a backend that
 //! is not compiled in fails at start-up with a clear message rather than a parse error.
 
+pub mod aws;
 pub mod backend;
 pub mod config;
 pub mod document;
@@ -17,6 +18,7 @@ pub mod memory;
 pub mod secret;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod vault;
 
 pub use backend::{Backend, BackendInfo, Capabilities, CredentialId, InvalidName, Key, Scope};
 pub use config::BackendConfig;

@@ -1,0 +1,9 @@
+#![doc = include_str!("docs.md")]
+
+#[cfg(feature = "aws")]
+mod backend;
+mod config;
+
+#[cfg(feature = "aws")]
+pub use backend::AwsSecretsManagerBackend;
+pub use config::AwsConfig;
