@@ -1,0 +1,194 @@
+//! Shared test helpers: spawn the app, one call per endpoint, error-body assertions.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use credbridge::config::{AuthSettings, TokenSettings};
+use credbridge::{App, Settings};
+use credbridge_adapters::testkit::unique_scope;
+use credbridge_adapters::{Backend, Scope, SecretText};
+use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use serde_json::{json, Value};
+
+/// A running app with two tokens, each in a scope of its own.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub base: String,
+    pub client: reqwest::Client,
+    pub token: String,
+    pub scope: Scope,
+    pub other_token: String,
+    pub backend: Arc<dyn Backend>,
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Arc<dyn Backend>) -> Self {
+        Self::spawn_with(backend, |_| {}).await
+    }
+
+    /// Spawns with the test settings, changed by `configure` first.
+    pub async fn spawn_with(backend: Arc<dyn Backend>, configure: impl FnOnce(&mut Settings)) -> Self {
+        let (scope, other_scope) = (unique_scope(), unique_scope());
+        // Both scopes are fresh, so tests can share one backend server.
+        let token = format!("token-{}", scope.as_str());
+        let other_token = format!("token-{}", other_scope.as_str());
+        let mut settings = Settings {
+            auth: AuthSettings {
+                tokens: vec![
+                    TokenSettings {
+                        token: Some(SecretText::new(token.clone())),
+                        scope: scope.to_string(),
+                        ..TokenSettings::default()
+                    },
+                    TokenSettings {
+                        token: Some(SecretText::new(other_token.clone())),
+                        scope: other_scope.to_string(),
+                        ..TokenSettings::default()
+                    },
+                ],
+            },
+            ..Settings::default()
+        };
+        configure(&mut settings);
+        settings.validate().expect("test settings are valid");
+        let app = App::with_backend(&settings, Arc::clone(&backend)).expect("the app builds");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(app.serve(listener, std::future::pending()));
+        Self {
+            address,
+            base: format!("http://{address}{}", settings.base_path),
+            client: reqwest::Client::new(),
+            token,
+            scope,
+            other_token,
+            backend,
+        }
+    }
+
+    /// A request with this app's token.
+    pub fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.client.request(method, url).bearer_auth(&self.token)
+    }
+
+    pub fn item_url(&self, id: &str) -> String {
+        format!("{}/{id}", self.base)
+    }
+
+    pub async fn create(&self, body: &Value) -> Response {
+        self.request(Method::POST, &self.base).json(body).send().await.unwrap()
+    }
+
+    /// Creates and returns the new id, asserting success.
+    pub async fn create_ok(&self, body: &Value) -> String {
+        let response = self.create(body).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let created: Value = response.json().await.unwrap();
+        created["id"].as_str().expect("an id").to_owned()
+    }
+
+    pub async fn read(&self, id: &str) -> Response {
+        self.request(Method::GET, &self.item_url(id)).send().await.unwrap()
+    }
+
+    /// Reads and returns the body, asserting success.
+    pub async fn read_ok(&self, id: &str) -> Value {
+        let response = self.read(id).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_json(&response);
+        response.json().await.unwrap()
+    }
+
+    pub async fn delete(&self, id: &str) -> Response {
+        self.request(Method::DELETE, &self.item_url(id)).send().await.unwrap()
+    }
+
+    pub async fn connection_test(&self) -> Response {
+        self.request(Method::GET, &self.base).send().await.unwrap()
+    }
+
+    /// The ids stored in this app's scope, straight from the backend.
+    pub async fn stored_ids(&self) -> Vec<String> {
+        let ids = self.backend.list(&self.scope).await.unwrap();
+        ids.into_iter().map(|id| id.to_string()).collect()
+    }
+}
+
+pub fn assert_json(response: &Response) {
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    assert!(content_type.starts_with("application/json"), "content-type {content_type:?}");
+}
+
+/// Asserts the status and the `{"error", "message"}` body; returns the message.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(response.status(), status, "status");
+    assert_json(&response);
+    let body: Value = response.json().await.expect("a JSON error body");
+    assert_eq!(body["error"], code, "{body}");
+    let message = body["message"].as_str().expect("a message").to_owned();
+    assert!(!message.is_empty());
+    message
+}
+
+pub fn password() -> Value {
+    json!({
+        "name": "shop login",
+        "type": "password",
+        "username": "ada@example.com",
+        "password": "correct horse battery staple",
+        "totp": "JBSWY3DPEHPK3PXP",
+        "totp_type": "authenticator",
+    })
+}
+
+pub fn credit_card() -> Value {
+    json!({
+        "name": "company card",
+        "type": "credit_card",
+        "card_holder_name": "Ada Lovelace",
+        "card_number": "4111111111111111",
+        "card_exp_month": "07",
+        "card_exp_year": "2031",
+        "card_cvv": "737",
+        "card_brand": "visa",
+        "billing_address": {
+            "line1": "12 Analytical Row", "line2": null, "city": "London", "state": "Greater London",
+            "state_code": "LND", "postal_code": "N1 9GU", "country": "United Kingdom", "country_code": "GB"
+        },
+        "billing_email": "billing@example.com",
+        "billing_phone": "+44 20 7946 0000",
+        "metadata": {"cost_center": "R&D", "owner": "ada"},
+    })
+}
+
+pub fn secret() -> Value {
+    json!({
+        "name": "api key",
+        "type": "secret",
+        "secret_value": "sk_live_0123456789abcdef",
+        "secret_label": "Stripe",
+    })
+}
+
+/// Sends `method path` byte for byte over a fresh connection (an HTTP client would
+/// normalize `..` and `.` away) and returns the status and the JSON body.
+pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
+        app.address, app.token
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let status = text[9..12].parse().unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
