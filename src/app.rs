@@ -44,6 +44,9 @@ pub struct App {
 impl App {
     /// Builds the backend described by `settings`, then the app around it.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
+        if settings.backend.persistent() && Authenticator::from_settings(settings)?.is_empty() {
+            return Err(StartupError::NoToken(settings.backend.kind()));
+        }
         let backend = settings
             .backend
             .build()
@@ -56,7 +59,10 @@ impl App {
     }
 
     /// The app around a backend the caller made (tests inject doubles this way).
-    pub fn with_backend(settings: &Settings, backend: Arc<dyn Backend>) -> Result<Self, StartupError> {
+    pub fn with_backend(
+        settings: &Settings,
+        backend: Arc<dyn Backend>,
+    ) -> Result<Self, StartupError> {
         let mut auth = Authenticator::from_settings(settings)?;
         let mut generated_token = None;
         if auth.is_empty() {

@@ -148,9 +148,22 @@ mod tests {
             },
         ]))
         .unwrap();
-        assert_eq!(auth.authenticate("plain-token-0123456789").unwrap().as_str(), "a");
-        assert_eq!(auth.authenticate("hashed-token-0123456789").unwrap().as_str(), "b");
-        assert_eq!(auth.authenticate("file-token-0123456789").unwrap().as_str(), "c");
+        assert_eq!(
+            auth.authenticate("plain-token-0123456789")
+                .unwrap()
+                .as_str(),
+            "a"
+        );
+        assert_eq!(
+            auth.authenticate("hashed-token-0123456789")
+                .unwrap()
+                .as_str(),
+            "b"
+        );
+        assert_eq!(
+            auth.authenticate("file-token-0123456789").unwrap().as_str(),
+            "c"
+        );
         assert!(auth.authenticate("plain-token-012345678").is_none());
         assert!(auth.authenticate("").is_none());
     }
@@ -158,12 +171,24 @@ mod tests {
     #[test]
     fn two_tokens_may_share_a_scope() {
         let auth = Authenticator::from_settings(&settings(vec![
-            TokenSettings { token: Some(SecretText::new("old-token-0123456789")), ..entry("s") },
-            TokenSettings { token: Some(SecretText::new("new-token-0123456789")), ..entry("s") },
+            TokenSettings {
+                token: Some(SecretText::new("old-token-0123456789")),
+                ..entry("s")
+            },
+            TokenSettings {
+                token: Some(SecretText::new("new-token-0123456789")),
+                ..entry("s")
+            },
         ]))
         .unwrap();
-        assert_eq!(auth.authenticate("old-token-0123456789").unwrap().as_str(), "s");
-        assert_eq!(auth.authenticate("new-token-0123456789").unwrap().as_str(), "s");
+        assert_eq!(
+            auth.authenticate("old-token-0123456789").unwrap().as_str(),
+            "s"
+        );
+        assert_eq!(
+            auth.authenticate("new-token-0123456789").unwrap().as_str(),
+            "s"
+        );
         assert_eq!(auth.scopes().len(), 1);
     }
 
@@ -174,7 +199,12 @@ mod tests {
             ..entry("default")
         }]))
         .unwrap_err();
-        assert!(error.to_string().starts_with("auth.tokens[0].file: cannot read"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .starts_with("auth.tokens[0].file: cannot read"),
+            "{error}"
+        );
     }
 
     #[test]
@@ -184,7 +214,10 @@ mod tests {
             ..Settings::default()
         })
         .unwrap();
-        assert_eq!(auth.authenticate("shorthand-token-0123").unwrap().as_str(), "default");
+        assert_eq!(
+            auth.authenticate("shorthand-token-0123").unwrap().as_str(),
+            "default"
+        );
     }
 
     #[test]

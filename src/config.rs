@@ -194,10 +194,16 @@ impl Settings {
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_base_path(&self.base_path)?;
         if self.http.max_body_bytes == 0 {
-            return Err(ConfigError::invalid("http.max_body_bytes", "must be above 0"));
+            return Err(ConfigError::invalid(
+                "http.max_body_bytes",
+                "must be above 0",
+            ));
         }
         if self.http.request_timeout.is_zero() {
-            return Err(ConfigError::invalid("http.request_timeout", "must be above 0"));
+            return Err(ConfigError::invalid(
+                "http.request_timeout",
+                "must be above 0",
+            ));
         }
         if let Some(token) = &self.token {
             validate_token_text("token", token)?;
@@ -260,7 +266,11 @@ fn validate_token_text(key: &str, token: &SecretText) -> Result<(), ConfigError>
 
 impl TokenSettings {
     fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        let given = [self.token.is_some(), self.sha256.is_some(), self.file.is_some()];
+        let given = [
+            self.token.is_some(),
+            self.sha256.is_some(),
+            self.file.is_some(),
+        ];
         if given.iter().filter(|set| **set).count() != 1 {
             return Err(ConfigError::invalid(
                 key,
@@ -338,23 +348,28 @@ mod tests {
 
     #[test]
     fn a_wrong_type_names_its_key() {
-        let error = with_toml("[http]\nmax_body_bytes = \"big\"").unwrap_err().to_string();
+        let error = with_toml("[http]\nmax_body_bytes = \"big\"")
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("http.max_body_bytes"), "{error}");
     }
 
     #[test]
     fn unknown_backend_kind_is_refused() {
-        let error = with_toml("[backend]\nkind = \"floppy\"").unwrap_err().to_string();
-        assert!(error.contains("floppy") && error.contains("backend"), "{error}");
+        let error = with_toml("[backend]\nkind = \"floppy\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("floppy") && error.contains("backend"),
+            "{error}"
+        );
     }
 
     #[test]
     fn a_token_entry_needs_exactly_one_source() {
-        let error = with_toml(
-            "[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nsha256 = \"\"\n",
-        )
-        .unwrap_err()
-        .to_string();
+        let error = with_toml("[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nsha256 = \"\"\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             error,
             "auth.tokens[0]: set exactly one of `token`, `sha256` or `file`"
@@ -381,7 +396,9 @@ mod tests {
 
     #[test]
     fn a_numeric_token_is_refused_without_echoing_it() {
-        let error = with_toml("token = 12345678901234567").unwrap_err().to_string();
+        let error = with_toml("token = 12345678901234567")
+            .unwrap_err()
+            .to_string();
         assert!(!error.contains("12345678901234567"), "{error}");
         assert!(error.contains("token"), "{error}");
     }

@@ -234,7 +234,10 @@ fn check_kind(name: &str, kind: FieldKind, value: &Value) -> Result<(), Contract
                 if !ADDRESS_MEMBERS.contains(&key.as_str()) {
                     return Err(ContractViolation::new(
                         format!("{name}.{key}"),
-                        format_args!("is not a billing address member ({})", ADDRESS_MEMBERS.join(", ")),
+                        format_args!(
+                            "is not a billing address member ({})",
+                            ADDRESS_MEMBERS.join(", ")
+                        ),
                     ));
                 }
                 if !(member.is_string() || member.is_null()) {
@@ -324,7 +327,10 @@ mod tests {
         body["totp_identifier"] = json!({"any": ["shape", 1]});
         body["id"] = json!("cred_mine");
         let (_, doc) = new_document(body).unwrap();
-        assert_eq!(doc.get("totp_identifier"), Some(&json!({"any": ["shape", 1]})));
+        assert_eq!(
+            doc.get("totp_identifier"),
+            Some(&json!({"any": ["shape", 1]}))
+        );
         assert_eq!(doc.get("id"), None);
     }
 
@@ -333,7 +339,11 @@ mod tests {
         for kind in CredentialType::ALL {
             for field in kind.fields().iter().filter(|field| field.required) {
                 let mut body = json!({"name": "n", "type": kind.as_str()});
-                for other in kind.fields().iter().filter(|f| f.required && f.name != field.name) {
+                for other in kind
+                    .fields()
+                    .iter()
+                    .filter(|f| f.required && f.name != field.name)
+                {
                     body[other.name] = json!("x");
                 }
                 let error = violation(body);
@@ -353,12 +363,30 @@ mod tests {
             (json!({"name": "n", "secret_value": "v"}), "type"),
             (json!({"name": "n", "type": "sekret"}), "type"),
             (json!({"name": "n", "type": 3}), "type"),
-            (json!({"name": "n", "type": "secret", "secret_value": 5}), "secret_value"),
-            (json!({"name": "n", "type": "secret", "secret_value": null}), "secret_value"),
-            (json!({"name": "n", "type": "secret", "secret_value": "v", "secret_label": 1}), "secret_label"),
-            (json!({"name": "n", "type": "secret", "secret_value": "v", "metadata": {"k": 1}}), "metadata.k"),
-            (json!({"name": "n", "type": "secret", "secret_value": "v", "metadata": []}), "metadata"),
-            (json!({"name": ["n"], "type": "secret", "secret_value": "v"}), "name"),
+            (
+                json!({"name": "n", "type": "secret", "secret_value": 5}),
+                "secret_value",
+            ),
+            (
+                json!({"name": "n", "type": "secret", "secret_value": null}),
+                "secret_value",
+            ),
+            (
+                json!({"name": "n", "type": "secret", "secret_value": "v", "secret_label": 1}),
+                "secret_label",
+            ),
+            (
+                json!({"name": "n", "type": "secret", "secret_value": "v", "metadata": {"k": 1}}),
+                "metadata.k",
+            ),
+            (
+                json!({"name": "n", "type": "secret", "secret_value": "v", "metadata": []}),
+                "metadata",
+            ),
+            (
+                json!({"name": ["n"], "type": "secret", "secret_value": "v"}),
+                "name",
+            ),
         ];
         for (body, field) in cases {
             assert_eq!(violation(body.clone()).field, field, "{body}");
@@ -374,14 +402,23 @@ mod tests {
         };
         assert!(new_document(card(json!({"line1": "1 Main", "line2": null}))).is_ok());
         assert!(new_document(card(Value::Null)).is_ok());
-        assert_eq!(violation(card(json!({"city": 5}))).field, "billing_address.city");
-        assert_eq!(violation(card(json!({"planet": "x"}))).field, "billing_address.planet");
+        assert_eq!(
+            violation(card(json!({"city": 5}))).field,
+            "billing_address.city"
+        );
+        assert_eq!(
+            violation(card(json!({"planet": "x"}))).field,
+            "billing_address.planet"
+        );
         assert_eq!(violation(card(json!("1 Main"))).field, "billing_address");
     }
 
     #[test]
     fn a_non_object_body_is_refused() {
-        assert_eq!(violation(json!([1])).message, "the body must be a JSON object");
+        assert_eq!(
+            violation(json!([1])).message,
+            "the body must be a JSON object"
+        );
     }
 
     #[test]
@@ -400,7 +437,11 @@ mod tests {
             .clone(),
         );
         let id = CredentialId::parse("cred_1").unwrap();
-        let view = CredentialView { id: &id, kind: CredentialType::Password, document: &doc };
+        let view = CredentialView {
+            id: &id,
+            kind: CredentialType::Password,
+            document: &doc,
+        };
         let text = serde_json::to_string(&view).unwrap();
         assert!(text.starts_with("{\"id\":\"cred_1\""), "{text}");
         let value: Value = serde_json::from_str(&text).unwrap();
@@ -417,7 +458,11 @@ mod tests {
                 .clone(),
         );
         let id = CredentialId::parse("cred_1").unwrap();
-        let view = CredentialView { id: &id, kind: CredentialType::Password, document: &doc };
+        let view = CredentialView {
+            id: &id,
+            kind: CredentialType::Password,
+            document: &doc,
+        };
         let value = serde_json::to_value(&view).unwrap();
         assert_eq!(value["totp_type"], "none");
     }

@@ -128,7 +128,12 @@ impl Scope {
     pub const DEFAULT: &'static str = "default";
 
     pub fn parse(value: &str) -> Result<Self, InvalidName> {
-        check_name("scope", value, Self::MAX_LEN, "is longer than 64 characters")?;
+        check_name(
+            "scope",
+            value,
+            Self::MAX_LEN,
+            "is longer than 64 characters",
+        )?;
         Ok(Self(value.to_owned()))
     }
 
@@ -195,13 +200,16 @@ mod tests {
         let id = CredentialId::generate();
         let hex = id.as_str().strip_prefix("cred_").unwrap();
         assert_eq!(hex.len(), 32);
-        assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+        assert!(hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
         assert!(CredentialId::parse(id.as_str()).is_ok());
     }
 
     #[test]
     fn generated_ids_differ() {
-        let ids: std::collections::HashSet<_> = (0..1000).map(|_| CredentialId::generate()).collect();
+        let ids: std::collections::HashSet<_> =
+            (0..1000).map(|_| CredentialId::generate()).collect();
         assert_eq!(ids.len(), 1000);
     }
 
@@ -213,7 +221,9 @@ mod tests {
 
     #[test]
     fn ids_refuse_separators_dots_encodings_and_excess() {
-        for bad in ["", "a/b", "..", ".", "a.b", "%2F", "a b", "é", "a\0", "a\\b", "*"] {
+        for bad in [
+            "", "a/b", "..", ".", "a.b", "%2F", "a b", "é", "a\0", "a\\b", "*",
+        ] {
             assert!(CredentialId::parse(bad).is_err(), "{bad:?} was accepted");
         }
         let error = CredentialId::parse(&"a".repeat(129)).unwrap_err();

@@ -41,6 +41,12 @@ impl BackendConfig {
         }
     }
 
+    /// Whether the backend keeps credentials beyond this process, known before connecting
+    /// so that start-up can refuse a token-less persistent backend without touching it.
+    pub fn persistent(&self) -> bool {
+        !matches!(self, BackendConfig::Memory(_))
+    }
+
     /// Builds the backend: one client, one login, shared by every request.
     ///
     /// Fails with [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig) when the
@@ -49,9 +55,9 @@ impl BackendConfig {
         match self {
             BackendConfig::Memory(config) => Ok(Arc::new(MemoryBackend::new(config.clone()))),
             #[cfg(feature = "vault")]
-            BackendConfig::Vault(config) => Ok(Arc::new(
-                crate::vault::VaultBackend::connect(config).await?,
-            )),
+            BackendConfig::Vault(config) => {
+                Ok(Arc::new(crate::vault::VaultBackend::connect(config).await?))
+            }
             #[cfg(feature = "aws")]
             BackendConfig::Aws(config) => Ok(Arc::new(
                 crate::aws::AwsSecretsManagerBackend::connect(config).await?,

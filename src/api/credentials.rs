@@ -66,10 +66,14 @@ pub async fn read(
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let key = Key::new(caller.scope, id);
-    let document = state.backend.get(&key).await.map_err(|error| match error.kind() {
-        ErrorKind::NotFound => ApiError::NotFound,
-        _ => ApiError::Backend(error.with_context("id", &key.id)),
-    })?;
+    let document = state
+        .backend
+        .get(&key)
+        .await
+        .map_err(|error| match error.kind() {
+            ErrorKind::NotFound => ApiError::NotFound,
+            _ => ApiError::Backend(error.with_context("id", &key.id)),
+        })?;
     let kind = credential::stored_type(&document).map_err(ApiError::MalformedStored)?;
     let view = CredentialView {
         id: &key.id,

@@ -56,9 +56,11 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
             ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", shown()),
             ApiError::UnknownRoute => (StatusCode::NOT_FOUND, "unknown_route", shown()),
-            ApiError::MethodNotAllowed => {
-                (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", shown())
-            }
+            ApiError::MethodNotAllowed => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                shown(),
+            ),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", shown())
             }
@@ -67,7 +69,11 @@ impl ApiError {
                 "unsupported_media_type",
                 shown(),
             ),
-            ApiError::Contract(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_credential", shown()),
+            ApiError::Contract(_) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_credential",
+                shown(),
+            ),
             ApiError::Timeout(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "timeout",
@@ -87,7 +93,11 @@ impl ApiError {
 
 fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
     let (status, code, message) = match kind {
-        ErrorKind::NotFound => (StatusCode::NOT_FOUND, "not_found", "no credential with this id"),
+        ErrorKind::NotFound => (
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no credential with this id",
+        ),
         ErrorKind::PermissionDenied => (
             StatusCode::BAD_GATEWAY,
             "backend_permission_denied",
@@ -99,10 +109,7 @@ fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
             "backend_unavailable",
             "The credential backend is unavailable; the request may be retried.",
         ),
-        ErrorKind::AlreadyExists
-        | ErrorKind::InvalidConfig
-        | ErrorKind::Unexpected
-        | _ => (
+        ErrorKind::AlreadyExists | ErrorKind::InvalidConfig | ErrorKind::Unexpected | _ => (
             StatusCode::BAD_GATEWAY,
             "backend_error",
             "The credential backend failed; see credbridge's log for details.",
@@ -134,7 +141,9 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"credbridge\""),
                 );
             }
-            ApiError::Timeout(_) | ApiError::Backend(_) if status == StatusCode::SERVICE_UNAVAILABLE => {
+            ApiError::Timeout(_) | ApiError::Backend(_)
+                if status == StatusCode::SERVICE_UNAVAILABLE =>
+            {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

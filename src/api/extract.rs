@@ -33,7 +33,10 @@ where
             .and_then(|value| value.to_str().ok())
             .and_then(bearer_token)
             .ok_or(ApiError::Unauthorized)?;
-        let scope = state.auth.authenticate(token).ok_or(ApiError::Unauthorized)?;
+        let scope = state
+            .auth
+            .authenticate(token)
+            .ok_or(ApiError::Unauthorized)?;
         Ok(Caller {
             scope: scope.clone(),
         })
@@ -110,8 +113,7 @@ fn is_json(content_type: Option<&header::HeaderValue>) -> bool {
         return false;
     };
     kind.eq_ignore_ascii_case("application")
-        && (subtype.eq_ignore_ascii_case("json")
-            || subtype.to_ascii_lowercase().ends_with("+json"))
+        && (subtype.eq_ignore_ascii_case("json") || subtype.to_ascii_lowercase().ends_with("+json"))
 }
 
 #[cfg(test)]
@@ -130,8 +132,12 @@ mod tests {
 
     #[test]
     fn json_content_types() {
-        let yes = ["application/json", "application/json; charset=utf-8", "Application/JSON",
-                   "application/merge-patch+json"];
+        let yes = [
+            "application/json",
+            "application/json; charset=utf-8",
+            "Application/JSON",
+            "application/merge-patch+json",
+        ];
         for value in yes {
             assert!(is_json(Some(&HeaderValue::from_static(value))), "{value}");
         }

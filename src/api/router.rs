@@ -37,7 +37,10 @@ pub fn router(state: AppState, base_path: &str, request_timeout: Duration) -> Ro
             base_path,
             get(credentials::connection_test).post(credentials::create),
         )
-        .route(&item_path, get(credentials::read).delete(credentials::delete))
+        .route(
+            &item_path,
+            get(credentials::read).delete(credentials::delete),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(unknown_route)

@@ -153,10 +153,17 @@ pub async fn created_ids_are_cred_and_32_lowercase_hex(backend: Arc<dyn Backend>
     let response = app.create(&secret()).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_json(&response);
-    let id = response.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned();
+    let id = response.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let hex = id.strip_prefix("cred_").expect("cred_ prefix");
     assert_eq!(hex.len(), 32, "{id}");
-    assert!(hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{id}");
+    assert!(
+        hex.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)),
+        "{id}"
+    );
 }
 
 pub async fn a_body_id_is_ignored(backend: Arc<dyn Backend>) {
@@ -170,7 +177,12 @@ pub async fn a_body_id_is_ignored(backend: Arc<dyn Backend>) {
 
 pub async fn read_of_unknown_id_is_404(backend: Arc<dyn Backend>) {
     let app = TestApp::spawn(backend).await;
-    assert_error(app.read("cred_00000000000000000000000000000000").await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        app.read("cred_00000000000000000000000000000000").await,
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
 }
 
 pub async fn delete_of_unknown_id_is_ok(backend: Arc<dyn Backend>) {
@@ -226,10 +238,16 @@ async fn assert_every_route_refuses(app: &TestApp, authorization: Option<&str>) 
             request = request.json(&body);
         }
         let response = request.send().await.unwrap();
-        assert!(response.headers().contains_key("www-authenticate"), "{method} {url}");
+        assert!(
+            response.headers().contains_key("www-authenticate"),
+            "{method} {url}"
+        );
         assert_error(response, StatusCode::UNAUTHORIZED, "unauthorized").await;
     }
-    assert!(app.stored_ids().await.is_empty(), "a refused create stored something");
+    assert!(
+        app.stored_ids().await.is_empty(),
+        "a refused create stored something"
+    );
 }
 
 pub async fn every_route_refuses_a_missing_token(backend: Arc<dyn Backend>) {
@@ -262,11 +280,23 @@ pub async fn another_scope_can_neither_read_nor_delete(backend: Arc<dyn Backend>
     let app = TestApp::spawn(backend).await;
     let id = app.create_ok(&password()).await;
     let url = app.item_url(&id);
-    let theirs = |method| app.client.request(method, &url).bearer_auth(&app.other_token);
+    let theirs = |method| {
+        app.client
+            .request(method, &url)
+            .bearer_auth(&app.other_token)
+    };
 
-    assert_error(theirs(Method::GET).send().await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(
+        theirs(Method::GET).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+        "not_found",
+    )
+    .await;
     // Delete is idempotent, so another scope gets 200 — and the credential stays.
-    assert_eq!(theirs(Method::DELETE).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        theirs(Method::DELETE).send().await.unwrap().status(),
+        StatusCode::OK
+    );
     assert_eq!(app.read_ok(&id).await["username"], "ada@example.com");
 }
 
@@ -274,14 +304,28 @@ pub async fn malformed_ids_are_400_and_reach_no_backend(backend: Arc<dyn Backend
     let app = TestApp::spawn(backend).await;
     let too_long = "a".repeat(129);
     let bad = [
-        "..", ".", "a.b", "%2F", "a%2Fb", "%2e%2e", "a%20b", "caf%C3%A9", "a/b", "..%2F..%2Fsys",
-        "%00", too_long.as_str(),
+        "..",
+        ".",
+        "a.b",
+        "%2F",
+        "a%2Fb",
+        "%2e%2e",
+        "a%20b",
+        "caf%C3%A9",
+        "a/b",
+        "..%2F..%2Fsys",
+        "%00",
+        too_long.as_str(),
     ];
     for id in bad {
         for method in ["GET", "DELETE"] {
             let path = format!("{}/{id}", settings_base_path());
             let (status, body) = raw_request(&app, method, &path).await;
-            assert_eq!((status, body["error"].as_str()), (400, Some("invalid_id")), "{method} {path}");
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (400, Some("invalid_id")),
+                "{method} {path}"
+            );
         }
     }
     let longest = "a".repeat(128);
@@ -310,22 +354,37 @@ pub async fn a_body_that_is_not_json_is_400(backend: Arc<dyn Backend>) {
 pub async fn a_body_without_json_content_type_is_415(backend: Arc<dyn Backend>) {
     let app = TestApp::spawn(backend).await;
     let body = serde_json::to_string(&secret()).unwrap();
-    for content_type in [None, Some("text/plain"), Some("application/x-www-form-urlencoded")] {
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+    ] {
         let mut request = app.request(Method::POST, &app.base).body(body.clone());
         if let Some(value) = content_type {
             request = request.header("content-type", value);
         }
         let response = request.send().await.unwrap();
-        assert_error(response, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type").await;
+        assert_error(
+            response,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        )
+        .await;
     }
     assert!(app.stored_ids().await.is_empty());
 }
 
 pub async fn an_oversized_body_is_413(backend: Arc<dyn Backend>) {
-    let app = TestApp::spawn_with(backend, |settings| settings.http.max_body_bytes = 8 * 1024).await;
+    let app =
+        TestApp::spawn_with(backend, |settings| settings.http.max_body_bytes = 8 * 1024).await;
     let mut body = secret();
     body["secret_value"] = json!("s".repeat(9 * 1024));
-    let message = assert_error(app.create(&body).await, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let message = assert_error(
+        app.create(&body).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
     assert!(message.contains("8192"), "{message}");
     assert!(app.stored_ids().await.is_empty());
 }
@@ -350,16 +409,35 @@ pub async fn contract_violations_are_422_naming_the_field(backend: Arc<dyn Backe
         (without(password(), "password"), "`password`"),
         (with(password(), "totp", json!(123456)), "`totp`"),
         (without(credit_card(), "card_cvv"), "`card_cvv`"),
-        (with(credit_card(), "card_exp_month", json!(7)), "`card_exp_month`"),
-        (with(credit_card(), "metadata", json!({"a": 1})), "`metadata.a`"),
-        (with(credit_card(), "billing_address", json!({"city": ["x"]})), "`billing_address.city`"),
+        (
+            with(credit_card(), "card_exp_month", json!(7)),
+            "`card_exp_month`",
+        ),
+        (
+            with(credit_card(), "metadata", json!({"a": 1})),
+            "`metadata.a`",
+        ),
+        (
+            with(credit_card(), "billing_address", json!({"city": ["x"]})),
+            "`billing_address.city`",
+        ),
         (without(secret(), "secret_value"), "`secret_value`"),
-        (with(secret(), "secret_label", json!(false)), "`secret_label`"),
+        (
+            with(secret(), "secret_label", json!(false)),
+            "`secret_label`",
+        ),
     ];
     for (body, named) in cases {
-        let message =
-            assert_error(app.create(&body).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_credential").await;
-        assert!(message.contains(named), "{named} not in {message:?} for {body}");
+        let message = assert_error(
+            app.create(&body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_credential",
+        )
+        .await;
+        assert!(
+            message.contains(named),
+            "{named} not in {message:?} for {body}"
+        );
     }
     assert!(app.stored_ids().await.is_empty());
 }
@@ -387,7 +465,12 @@ pub async fn concurrent_creates_get_distinct_ids(backend: Arc<dyn Backend>) {
 pub async fn health_probes_need_no_token(backend: Arc<dyn Backend>) {
     let app = TestApp::spawn(backend).await;
     for (path, status) in [("/healthz", "ok"), ("/readyz", "ready")] {
-        let response = app.client.get(format!("http://{}{path}", app.address)).send().await.unwrap();
+        let response = app
+            .client
+            .get(format!("http://{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
         assert_json(&response);
         assert_eq!(response.json::<Value>().await.unwrap()["status"], status);

@@ -27,7 +27,10 @@ impl TestApp {
     }
 
     /// Spawns with the test settings, changed by `configure` first.
-    pub async fn spawn_with(backend: Arc<dyn Backend>, configure: impl FnOnce(&mut Settings)) -> Self {
+    pub async fn spawn_with(
+        backend: Arc<dyn Backend>,
+        configure: impl FnOnce(&mut Settings),
+    ) -> Self {
         let (scope, other_scope) = (unique_scope(), unique_scope());
         // Both scopes are fresh, so tests can share one backend server.
         let token = format!("token-{}", scope.as_str());
@@ -76,7 +79,11 @@ impl TestApp {
     }
 
     pub async fn create(&self, body: &Value) -> Response {
-        self.request(Method::POST, &self.base).json(body).send().await.unwrap()
+        self.request(Method::POST, &self.base)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Creates and returns the new id, asserting success.
@@ -88,7 +95,10 @@ impl TestApp {
     }
 
     pub async fn read(&self, id: &str) -> Response {
-        self.request(Method::GET, &self.item_url(id)).send().await.unwrap()
+        self.request(Method::GET, &self.item_url(id))
+            .send()
+            .await
+            .unwrap()
     }
 
     /// Reads and returns the body, asserting success.
@@ -100,7 +110,10 @@ impl TestApp {
     }
 
     pub async fn delete(&self, id: &str) -> Response {
-        self.request(Method::DELETE, &self.item_url(id)).send().await.unwrap()
+        self.request(Method::DELETE, &self.item_url(id))
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn connection_test(&self) -> Response {
@@ -120,7 +133,10 @@ pub fn assert_json(response: &Response) {
         .get("content-type")
         .and_then(|value| value.to_str().ok())
         .unwrap_or_default();
-    assert!(content_type.starts_with("application/json"), "content-type {content_type:?}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type:?}"
+    );
 }
 
 /// Asserts the status and the `{"error", "message"}` body; returns the message.
@@ -189,6 +205,10 @@ pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value
     let text = String::from_utf8_lossy(&response);
     let status = text[9..12].parse().unwrap();
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.to_ascii_lowercase().contains("content-type: application/json"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{head}"
+    );
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }

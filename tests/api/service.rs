@@ -1,1 +1,331 @@
+//! Behaviour of the service itself, whatever the backend: start-up rules, timeouts, the
+//! mapping of backend failures to statuses, headers. Uses a scripted backend double.
 
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use credbridge::app::StartupError;
+use credbridge::{App, Settings};
+use credbridge_adapters::memory::MemoryBackend;
+use credbridge_adapters::testkit::document;
+use credbridge_adapters::{
+    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Scope,
+};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::{assert_error, password, secret, TestApp};
+
+/// A memory backend that can be told to fail, to stall, or to claim persistence.
+#[derive(Default)]
+struct ScriptedBackend {
+    inner: MemoryBackend,
+    fail_with: Option<ErrorKind>,
+    delay: Duration,
+    persistent: bool,
+}
+
+impl ScriptedBackend {
+    async fn script(&self) -> credbridge_adapters::Result<()> {
+        tokio::time::sleep(self.delay).await;
+        match self.fail_with {
+            Some(kind) => Err(Error::new(
+                kind,
+                "scripted failure at vault path secret/data/x",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for ScriptedBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: "memory",
+            capabilities: Capabilities {
+                persistent: self.persistent,
+                shared: false,
+            },
+        }
+    }
+    async fn put(&self, key: &Key, document: &Document) -> credbridge_adapters::Result<()> {
+        self.script().await?;
+        self.inner.put(key, document).await
+    }
+    async fn get(&self, key: &Key) -> credbridge_adapters::Result<Document> {
+        self.script().await?;
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &Key) -> credbridge_adapters::Result<()> {
+        self.script().await?;
+        self.inner.delete(key).await
+    }
+    async fn list(&self, scope: &Scope) -> credbridge_adapters::Result<Vec<CredentialId>> {
+        self.inner.list(scope).await
+    }
+    async fn check(&self) -> credbridge_adapters::Result<()> {
+        self.script().await
+    }
+}
+
+fn failing(kind: ErrorKind) -> Arc<dyn Backend> {
+    Arc::new(ScriptedBackend {
+        fail_with: Some(kind),
+        ..ScriptedBackend::default()
+    })
+}
+
+#[tokio::test]
+async fn backend_failures_map_to_502_or_503_with_a_generic_message() {
+    let cases = [
+        (
+            ErrorKind::Unavailable,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+        ),
+        (
+            ErrorKind::PermissionDenied,
+            StatusCode::BAD_GATEWAY,
+            "backend_permission_denied",
+        ),
+        (
+            ErrorKind::Unexpected,
+            StatusCode::BAD_GATEWAY,
+            "backend_error",
+        ),
+        (
+            ErrorKind::AlreadyExists,
+            StatusCode::BAD_GATEWAY,
+            "backend_error",
+        ),
+    ];
+    for (kind, status, code) in cases {
+        let app = TestApp::spawn(failing(kind)).await;
+        let id = "cred_00000000000000000000000000000000";
+        for response in [
+            app.create(&secret()).await,
+            app.read(id).await,
+            app.delete(id).await,
+        ] {
+            let message = assert_error(response, status, code).await;
+            assert!(
+                !message.contains("secret/data"),
+                "backend detail leaked: {message}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn permission_denied_says_so_to_the_user() {
+    let app = TestApp::spawn(failing(ErrorKind::PermissionDenied)).await;
+    let message = assert_error(
+        app.create(&password()).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_permission_denied",
+    )
+    .await;
+    assert!(
+        message.contains("Permission was denied on the credential backend"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn unavailable_answers_carry_retry_after() {
+    let app = TestApp::spawn(failing(ErrorKind::Unavailable)).await;
+    let response = app.read("cred_1").await;
+    assert_eq!(response.headers()["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn a_stalled_backend_gets_503_within_the_request_timeout() {
+    let backend = Arc::new(ScriptedBackend {
+        delay: Duration::from_secs(30),
+        ..ScriptedBackend::default()
+    });
+    let app = TestApp::spawn_with(backend, |settings| {
+        settings.http.request_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let started = Instant::now();
+    assert_error(
+        app.read("cred_1").await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "timeout",
+    )
+    .await;
+    // Far below the backend's 30 s stall: the timeout, not the backend, ended the request.
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn readiness_and_connection_test_fail_when_the_backend_check_fails() {
+    let app = TestApp::spawn(failing(ErrorKind::Unavailable)).await;
+    let response = app
+        .client
+        .get(format!("http://{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
+    assert_error(
+        app.connection_test().await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    let response = app
+        .client
+        .get(format!("http://{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        StatusCode::OK,
+        "liveness does not depend on the backend"
+    );
+}
+
+#[tokio::test]
+async fn a_persistent_backend_without_a_token_refuses_to_start() {
+    let backend = Arc::new(ScriptedBackend {
+        persistent: true,
+        ..ScriptedBackend::default()
+    });
+    match App::with_backend(&Settings::default(), backend) {
+        Err(StartupError::NoToken(kind)) => assert_eq!(kind, "memory"),
+        Err(other) => panic!("unexpected error {other}"),
+        Ok(_) => panic!("started without a token"),
+    }
+}
+
+#[tokio::test]
+async fn the_memory_backend_without_a_token_generates_one_that_works() {
+    let app = App::with_backend(&Settings::default(), Arc::new(MemoryBackend::default())).unwrap();
+    let token = app
+        .generated_token()
+        .expect("a generated token")
+        .expose()
+        .to_owned();
+    assert!(token.len() >= 64);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!(
+        "http://{}/api/v1/credentials",
+        listener.local_addr().unwrap()
+    );
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    let client = reqwest::Client::new();
+    let ok = client.get(&base).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    let refused = client
+        .get(&base)
+        .bearer_auth("some-other-token-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_stored_document_that_breaks_the_contract_is_502() {
+    let backend = Arc::new(MemoryBackend::default());
+    let app = TestApp::spawn(backend.clone()).await;
+    let id = CredentialId::parse("cred_hand_edited").unwrap();
+    let broken = document(json!({"name": "n", "type": "password", "username": 5, "password": "p"}));
+    backend
+        .put(&Key::new(app.scope.clone(), id.clone()), &broken)
+        .await
+        .unwrap();
+    assert_error(
+        app.read(id.as_str()).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_malformed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = TestApp::spawn(Arc::new(MemoryBackend::default())).await;
+    let response = app
+        .request(Method::GET, &format!("http://{}/nowhere", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_error(response, StatusCode::NOT_FOUND, "unknown_route").await;
+    let response = app
+        .request(Method::PUT, &app.base)
+        .json(&secret())
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    let response = app
+        .request(Method::POST, &app.item_url("cred_1"))
+        .json(&secret())
+        .send()
+        .await
+        .unwrap();
+    assert_error(
+        response,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn responses_are_never_cached_and_carry_a_request_id() {
+    let app = TestApp::spawn(Arc::new(MemoryBackend::default())).await;
+    let id = app.create_ok(&secret()).await;
+    for response in [
+        app.read(&id).await,
+        app.read("cred_missing").await,
+        app.connection_test().await,
+    ] {
+        assert_eq!(response.headers()["cache-control"], "no-store");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+        assert!(!response.headers()["x-request-id"].is_empty());
+    }
+    let response = app
+        .request(Method::GET, &app.item_url(&id))
+        .header("x-request-id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn a_configured_base_path_moves_the_routes() {
+    let app = TestApp::spawn_with(Arc::new(MemoryBackend::default()), |settings| {
+        settings.base_path = "/skyvern/creds".to_owned();
+    })
+    .await;
+    assert!(app.base.ends_with("/skyvern/creds"));
+    let id = app.create_ok(&secret()).await;
+    let read: Value = app.read_ok(&id).await;
+    assert_eq!(read["secret_value"], "sk_live_0123456789abcdef");
+    let old = app
+        .request(
+            Method::GET,
+            &format!("http://{}/api/v1/credentials", app.address),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_error(old, StatusCode::NOT_FOUND, "unknown_route").await;
+}

@@ -6,6 +6,8 @@ pub struct AwsSecretsManagerBackend;
 
 impl AwsSecretsManagerBackend {
     pub async fn connect(_config: &AwsConfig) -> Result<crate::memory::MemoryBackend> {
-        Err(Error::invalid_config("backend 'aws' is not implemented yet"))
+        Err(Error::invalid_config(
+            "backend 'aws' is not implemented yet",
+        ))
     }
 }

@@ -160,7 +160,9 @@ pub async fn documents_keep_unicode_nulls_and_nested_objects(backend: Arc<dyn Ba
 
 pub async fn documents_keep_a_16_kib_value(backend: Arc<dyn Backend>) {
     let key = fresh_key(&unique_scope());
-    let value: String = (0..16 * 1024).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+    let value: String = (0..16 * 1024)
+        .map(|i| (b'a' + (i % 26) as u8) as char)
+        .collect();
     let doc = document(json!({"name": "big", "type": "secret", "secret_value": value}));
     backend.put(&key, &doc).await.unwrap();
     assert_eq!(backend.get(&key).await.unwrap(), doc);

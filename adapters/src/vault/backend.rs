@@ -6,6 +6,8 @@ pub struct VaultBackend;
 
 impl VaultBackend {
     pub async fn connect(_config: &VaultConfig) -> Result<crate::memory::MemoryBackend> {
-        Err(Error::invalid_config("backend 'vault' is not implemented yet"))
+        Err(Error::invalid_config(
+            "backend 'vault' is not implemented yet",
+        ))
     }
 }

@@ -1,0 +1,290 @@
+//! The `credbridge` binary as an operator runs it.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_credbridge");
+
+/// The binary with a clean `CREDBRIDGE_*` environment, run from the repository root so
+/// the shipped `config/credbridge.toml` is the file it reads.
+fn credbridge() -> Command {
+    let mut command = Command::new(BINARY);
+    command.current_dir(env!("CARGO_MANIFEST_DIR"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("CREDBRIDGE_") || key.starts_with("VAULT_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.stdin(Stdio::null()).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn version_prints_the_package_version() {
+    let (output, stdout, _) = run(credbridge().arg("--version"));
+    assert!(output.status.success());
+    assert_eq!(
+        stdout.trim(),
+        format!("credbridge {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn hash_token_prints_the_sha256_of_standard_input() {
+    let mut child = credbridge()
+        .arg("hash-token")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"test\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+    );
+}
+
+#[test]
+fn hash_token_refuses_empty_input() {
+    let (output, _, stderr) = run(credbridge().arg("hash-token"));
+    assert!(!output.status.success());
+    assert!(stderr.contains("no token"), "{stderr}");
+}
+
+#[test]
+fn check_config_prints_the_effective_config_with_secrets_redacted() {
+    let (output, stdout, stderr) = run(credbridge()
+        .arg("check-config")
+        .env("CREDBRIDGE_TOKEN", "cli-test-token-0123456789")
+        .env("CREDBRIDGE_HTTP__REQUEST_TIMEOUT", "3s"));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("token = \"[redacted]\""), "{stdout}");
+    assert!(stdout.contains("request_timeout = \"3s\""), "{stdout}");
+    assert!(stdout.contains("kind = \"memory\""), "{stdout}");
+    assert!(!stdout.contains("cli-test-token") && !stderr.contains("cli-test-token"));
+}
+
+#[test]
+fn check_config_names_the_key_at_fault() {
+    let cases = [
+        (
+            "CREDBRIDGE_HTTP__MAX_BODY_BYTES",
+            "lots",
+            "http.max_body_bytes",
+        ),
+        ("CREDBRIDGE_NO_SUCH_KEY", "1", "no_such_key"),
+        ("CREDBRIDGE_BACKEND__KIND", "floppy", "backend"),
+        ("CREDBRIDGE_TOKEN", "short", "token"),
+        ("CREDBRIDGE_LISTEN", "not-an-address", "listen"),
+    ];
+    for (key, value, named) in cases {
+        let (output, _, stderr) = run(credbridge().arg("check-config").env(key, value));
+        assert!(!output.status.success(), "{key}={value} was accepted");
+        assert!(
+            stderr.to_lowercase().contains(named),
+            "{key}={value}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_explicit_config_file_must_exist() {
+    let (output, _, stderr) =
+        run(credbridge().args(["--config", "/nonexistent/credbridge.toml", "check-config"]));
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("/nonexistent/credbridge.toml does not exist"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn every_example_config_is_valid() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|ext| ext == "toml") {
+            let (output, _, stderr) = run(credbridge()
+                .arg("--config")
+                .arg(&path)
+                .arg("check-config")
+                .env("CREDBRIDGE_TOKEN", "example-token-0123456789"));
+            assert!(output.status.success(), "{}: {stderr}", path.display());
+        }
+    }
+}
+
+#[test]
+fn serve_refuses_a_persistent_backend_without_a_token() {
+    let (output, _, stderr) = run(credbridge()
+        .env("CREDBRIDGE_BACKEND__KIND", "vault")
+        .arg("serve"));
+    assert!(!output.status.success());
+    assert!(stderr.contains("no token is configured"), "{stderr}");
+}
+
+/// Waits until `/healthz` answers on `port`.
+async fn wait_until_serving(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let url = format!("http://127.0.0.1:{port}/healthz");
+    while reqwest::get(&url).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "credbridge did not start serving"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn serve_without_a_token_generates_one_serves_it_and_stops_on_sigterm() {
+    let port = free_port();
+    let mut child = tokio::process::Command::from(credbridge())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
+    let token = loop {
+        let line = stderr
+            .next_line()
+            .await
+            .unwrap()
+            .expect("a generated token on stderr");
+        if let Some(token) = line.trim().strip_prefix("cbt_") {
+            break format!("cbt_{token}");
+        }
+    };
+    wait_until_serving(port).await;
+
+    let base = format!("http://127.0.0.1:{port}/api/v1/credentials");
+    let client = reqwest::Client::new();
+    let created: serde_json::Value = client
+        .post(&base)
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"name": "n", "type": "secret", "secret_value": "v"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let url = format!("{base}/{}", created["id"].as_str().unwrap());
+    assert_eq!(
+        client
+            .get(&url)
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    let stdout = {
+        use tokio::io::AsyncReadExt;
+        let mut text = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .await
+            .unwrap();
+        text
+    };
+    assert!(stdout.contains("credbridge is serving"), "{stdout}");
+    assert!(stdout.contains("credbridge stopped"), "{stdout}");
+    assert!(
+        !stdout.contains(&token),
+        "the generated token reached the log"
+    );
+}
+
+#[tokio::test]
+async fn listen_comes_from_the_environment_and_the_flag_wins() {
+    let (env_port, flag_port) = (free_port(), free_port());
+    let mut child = tokio::process::Command::from(credbridge())
+        .env("CREDBRIDGE_LISTEN", format!("127.0.0.1:{env_port}"))
+        .env("CREDBRIDGE_TOKEN", "listen-test-token-0123456789")
+        .args(["serve", "--listen", &format!("127.0.0.1:{flag_port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until_serving(flag_port).await;
+    assert!(reqwest::get(format!("http://127.0.0.1:{env_port}/healthz"))
+        .await
+        .is_err());
+    child.kill().await.unwrap();
+
+    let mut child = tokio::process::Command::from(credbridge())
+        .env("CREDBRIDGE_LISTEN", format!("127.0.0.1:{env_port}"))
+        .env("CREDBRIDGE_TOKEN", "listen-test-token-0123456789")
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until_serving(env_port).await;
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn json_logs_are_one_object_per_line() {
+    let port = free_port();
+    let mut child = tokio::process::Command::from(credbridge())
+        .env("CREDBRIDGE_TOKEN", "json-log-token-0123456789")
+        .args([
+            "serve",
+            "--log-format",
+            "json",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = stdout.next_line().await.unwrap().expect("a log line");
+    let line: serde_json::Value = serde_json::from_str(&first).expect("JSON log line");
+    assert_eq!(line["level"], "INFO");
+    child.kill().await.unwrap();
+}
