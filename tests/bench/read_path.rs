@@ -1,0 +1,222 @@
+//! Read-path benchmark: credbridge's `GET {base}/{id}` on the memory backend against a bare
+//! axum handler that returns the same bytes, under the same load, on this machine.
+//!
+//! `cargo bench --bench read_path`; `BENCH_SECONDS` (default 5) and `BENCH_CONCURRENCY`
+//! (default 16) tune the run. Each server gets a one-thread runtime and the load generator
+//! another, so the comparison is like for like; absolute numbers depend on the machine.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use credbridge::config::{AuthSettings, TokenSettings};
+use credbridge::{App, Settings};
+use credbridge_adapters::memory::MemoryBackend;
+use credbridge_adapters::testkit::{document, fresh_key};
+use credbridge_adapters::{Backend, Scope, SecretText};
+use hdrhistogram::Histogram;
+use serde_json::json;
+
+const TOKEN: &str = "bench-token-0123456789abcdef";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Runs `serve` on a fresh one-thread runtime in its own OS thread; returns its address.
+fn spawn_server<F, Fut>(serve: F) -> SocketAddr
+where
+    F: FnOnce(tokio::net::TcpListener) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            sender.send(listener.local_addr().unwrap()).unwrap();
+            serve(listener).await;
+        });
+    });
+    receiver.recv().unwrap()
+}
+
+fn password_body() -> serde_json::Value {
+    json!({"name": "shop login", "type": "password", "username": "ada@example.com",
+           "password": "correct horse battery staple", "totp": null, "totp_type": "none"})
+}
+
+struct Report {
+    requests: u64,
+    elapsed: Duration,
+    histogram: Histogram<u64>,
+}
+
+/// `concurrency` tasks, each issuing GETs back to back for `seconds`.
+async fn load(url: String, concurrency: u64, seconds: u64) -> Report {
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency as usize)
+        .build()
+        .unwrap();
+    // Warm the connections and the server's caches first.
+    for _ in 0..200 {
+        client
+            .get(&url)
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, url) = (client.clone(), url.clone());
+        tasks.spawn(async move {
+            let mut histogram = Histogram::<u64>::new(3).unwrap();
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                let response = client.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.bytes().await.unwrap();
+                histogram.record(sent.elapsed().as_micros() as u64).unwrap();
+            }
+            histogram
+        });
+    }
+    let mut histogram = Histogram::<u64>::new(3).unwrap();
+    while let Some(part) = tasks.join_next().await {
+        histogram.add(part.unwrap()).unwrap();
+    }
+    Report {
+        requests: histogram.len(),
+        elapsed: started.elapsed(),
+        histogram,
+    }
+}
+
+fn print(name: &str, report: &Report) {
+    let h = &report.histogram;
+    println!(
+        "{name:<22} {:>9.0} req/s   p50 {:>5} µs   p90 {:>5} µs   p99 {:>5} µs   p99.9 {:>6} µs   max {:>6} µs   ({} requests)",
+        report.requests as f64 / report.elapsed.as_secs_f64(),
+        h.value_at_quantile(0.50),
+        h.value_at_quantile(0.90),
+        h.value_at_quantile(0.99),
+        h.value_at_quantile(0.999),
+        h.max(),
+        report.requests,
+    );
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+fn main() {
+    let seconds = env_number("BENCH_SECONDS", 5);
+    let concurrency = env_number("BENCH_CONCURRENCY", 16);
+
+    // credbridge, memory backend, one stored credential.
+    let backend = Arc::new(MemoryBackend::default());
+    let key = fresh_key(&Scope::default());
+    let stored = document(password_body());
+    let settings = Settings {
+        auth: AuthSettings {
+            tokens: vec![TokenSettings {
+                token: Some(SecretText::new(TOKEN)),
+                scope: Scope::DEFAULT.to_owned(),
+                ..TokenSettings::default()
+            }],
+        },
+        log: credbridge::config::LogSettings {
+            level: "off".into(),
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let app = App::with_backend(&settings, backend.clone()).unwrap();
+    let credbridge_addr = spawn_server(move |listener| async move {
+        app.serve(listener, std::future::pending()).await.unwrap();
+    });
+
+    // The baseline: a bare axum handler returning the bytes credbridge returns.
+    let mut expected = password_body();
+    expected["id"] = json!(key.id.as_str());
+    let bytes = serde_json::to_vec(&expected).unwrap();
+    let baseline_addr = spawn_server(move |listener| async move {
+        let body = axum::body::Bytes::from(bytes);
+        let router = axum::Router::new().route(
+            "/api/v1/credentials/{id}",
+            get(move || {
+                let body = body.clone();
+                async move { ([("content-type", "application/json")], body) }
+            }),
+        );
+        axum::serve(listener, router).await.unwrap();
+    });
+
+    let client_runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    client_runtime.block_on(backend.put(&key, &stored)).unwrap();
+
+    println!("read path: {seconds} s per target, {concurrency} concurrent connections, one server thread each");
+    let path = format!("/api/v1/credentials/{}", key.id);
+    let baseline = client_runtime.block_on(load(
+        format!("http://{baseline_addr}{path}"),
+        concurrency,
+        seconds,
+    ));
+    print("bare axum handler", &baseline);
+    let credbridge = client_runtime.block_on(load(
+        format!("http://{credbridge_addr}{path}"),
+        concurrency,
+        seconds,
+    ));
+    print("credbridge (memory)", &credbridge);
+    let ratio = (credbridge.requests as f64 / credbridge.elapsed.as_secs_f64())
+        / (baseline.requests as f64 / baseline.elapsed.as_secs_f64());
+    println!(
+        "credbridge throughput = {:.0}% of the bare handler",
+        ratio * 100.0
+    );
+
+    // Memory: resident growth per stored credential in the memory backend.
+    let count = 50_000u64;
+    let scope = Scope::parse("memory-bench").unwrap();
+    let before = resident_bytes();
+    client_runtime.block_on(async {
+        for _ in 0..count {
+            backend
+                .put(&fresh_key(&scope), &document(password_body()))
+                .await
+                .unwrap();
+        }
+    });
+    let after = resident_bytes();
+    println!(
+        "memory backend: {count} password credentials add {:.1} MiB resident, {} bytes each",
+        (after.saturating_sub(before)) as f64 / (1024.0 * 1024.0),
+        after.saturating_sub(before) / count
+    );
+}
