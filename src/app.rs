@@ -1,18 +1,29 @@
 //! Start-up: from checked settings to a running server.
 //!
-//! [`App::build`] makes the backend (one client, one login), the authenticator and the
-//! router; [`App::serve`] runs them on a listener the caller binds, so tests serve on port 0
-//! in-process exactly as `main` serves on the configured address.
+//! [`App::build`] makes the backend (one client, one login), the token list, the limits,
+//! the audit log, the metrics and the router; [`App::serve`] runs them on a listener the
+//! caller binds, so tests serve on port 0 in-process exactly as `main` serves on the
+//! configured address. Background duties (token and certificate reloads, pruning of rate
+//! limit state) live exactly as long as `serve`.
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
+use arc_swap::ArcSwap;
+use axum::extract::connect_info::Connected;
+use axum::serve::IncomingStream;
 use credbridge_adapters::{Backend, SecretText};
 use tokio::net::TcpListener;
+use tokio::task::JoinSet;
 
-use crate::api::{router, AppState};
-use crate::auth::{generate_token, Authenticator};
-use crate::config::{ConfigError, Settings};
+use crate::api::{router, AppState, ClientAddr};
+use crate::audit::AuditLog;
+use crate::auth::{generate_token, Authenticator, TokenStore};
+use crate::config::{ConfigError, Settings, TlsSettings};
+use crate::limits::RateLimits;
+use crate::metrics::{MeteredBackend, Metrics};
+use crate::tls::{self, SharedTlsConfig, TlsListener};
 
 /// Why credbridge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -30,13 +41,25 @@ pub enum StartupError {
          runs with a generated token)"
     )]
     NoToken(&'static str),
+    #[error("{0}")]
+    Tls(String),
+    #[error("{0}")]
+    Audit(String),
 }
+
+/// Reads the configuration again, for reloads: from the same file and environment in
+/// production, from a fixed value in tests.
+pub type SettingsSource = Arc<dyn Fn() -> Result<Settings, ConfigError> + Send + Sync>;
 
 /// A configured, not yet serving, credbridge.
 pub struct App {
     router: axum::Router,
     backend: Arc<dyn Backend>,
-    auth: Arc<Authenticator>,
+    tokens: TokenStore,
+    limits: Option<Arc<RateLimits>>,
+    tls: Option<(TlsSettings, SharedTlsConfig)>,
+    source: SettingsSource,
+    reload_interval: Duration,
     /// Set when no token was configured and one was made for this run.
     generated_token: Option<SecretText>,
 }
@@ -74,31 +97,76 @@ impl App {
             auth = Authenticator::single(&token);
             generated_token = Some(token);
         }
-        let auth = Arc::new(auth);
+        let tokens = TokenStore::new(auth);
+        let metrics = Arc::new(Metrics::new());
+        let metered: Arc<dyn Backend> = Arc::new(MeteredBackend::new(
+            Arc::clone(&backend),
+            Arc::clone(&metrics),
+        ));
+        let limits = RateLimits::new(&settings.rate_limit).map(Arc::new);
+        let audit = AuditLog::open(&settings.audit).map_err(StartupError::Audit)?;
+        let tls = if settings.tls.enabled() {
+            let config = tls::load(&settings.tls).map_err(StartupError::Tls)?;
+            Some((
+                settings.tls.clone(),
+                Arc::new(ArcSwap::from_pointee(config)),
+            ))
+        } else {
+            None
+        };
         let state = AppState {
-            backend: Arc::clone(&backend),
-            auth: Arc::clone(&auth),
+            backend: metered,
+            tokens: tokens.clone(),
+            limits: limits.clone(),
+            audit: Arc::new(audit),
+            metrics,
+            metrics_auth: settings
+                .metrics
+                .token
+                .as_ref()
+                .map(|token| Arc::new(Authenticator::single(token))),
+            base_path: Arc::from(settings.base_path.as_str()),
             max_body_bytes: settings.http.max_body_bytes,
         };
+        let fixed = settings.clone();
         Ok(Self {
-            router: router(state, &settings.base_path, settings.http.request_timeout),
+            router: router(
+                state,
+                settings.http.request_timeout,
+                settings.metrics.enabled,
+            ),
             backend,
-            auth,
+            tokens,
+            limits,
+            tls,
+            source: Arc::new(move || Ok(fixed.clone())),
+            reload_interval: settings.auth.reload_interval,
             generated_token,
         })
+    }
+
+    /// Where token reloads read the configuration from (default: the settings given).
+    pub fn reload_from(mut self, source: SettingsSource) -> Self {
+        self.source = source;
+        self
     }
 
     pub fn backend(&self) -> &Arc<dyn Backend> {
         &self.backend
     }
 
-    pub fn authenticator(&self) -> &Authenticator {
-        &self.auth
+    /// The token list in force.
+    pub fn tokens(&self) -> &TokenStore {
+        &self.tokens
     }
 
     /// The token made for this run, when none was configured (memory backend only).
     pub fn generated_token(&self) -> Option<&SecretText> {
         self.generated_token.as_ref()
+    }
+
+    pub fn tls_enabled(&self) -> bool {
+        self.tls.is_some()
     }
 
     pub fn router(&self) -> axum::Router {
@@ -112,9 +180,107 @@ impl App {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        // Aborted when `serve` returns, so nothing outlives the server.
+        let mut background = JoinSet::new();
+        background.spawn(reload_tokens(
+            self.tokens.clone(),
+            Arc::clone(&self.source),
+            self.reload_interval,
+        ));
+        if let Some(limits) = self.limits.clone() {
+            background.spawn(async move {
+                let mut ticks = tokio::time::interval(Duration::from_secs(60));
+                loop {
+                    ticks.tick().await;
+                    limits.prune();
+                }
+            });
+        }
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<ClientAddr>();
+        match self.tls {
+            Some((settings, config)) => {
+                background.spawn(tls::watch(settings, Arc::clone(&config)));
+                axum::serve(TlsListener::new(listener, config)?, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+            None => {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(shutdown)
+                    .await
+            }
+        }
+    }
+}
+
+impl Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
+        ClientAddr(*stream.remote_addr())
+    }
+}
+
+/// Reloads the token list on SIGHUP and whenever a token file changes. A configuration
+/// that fails to load, or that would leave no token at all, is logged and the tokens in
+/// force are kept.
+async fn reload_tokens(tokens: TokenStore, source: SettingsSource, interval: Duration) {
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut files = tokens.current().files().to_vec();
+    let mut seen = tls::modified_times(&files);
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<Option<()>>();
+        let reason = tokio::select! {
+            _ = ticks.tick() => {
+                if tls::modified_times(&files) == seen {
+                    continue;
+                }
+                "a token file changed"
+            }
+            _ = signalled => "SIGHUP",
+        };
+        let source = Arc::clone(&source);
+        let loaded = tokio::task::spawn_blocking(move || {
+            source().and_then(|settings| Authenticator::from_settings(&settings))
+        })
+        .await;
+        match loaded {
+            Ok(Ok(fresh)) => {
+                files = fresh.files().to_vec();
+                seen = tls::modified_times(&files);
+                let scopes = fresh.scopes().len();
+                if tokens.replace(fresh) {
+                    tracing::info!(reason, scopes, "tokens reloaded");
+                } else {
+                    tracing::warn!(
+                        reason,
+                        "the reloaded configuration has no token; keeping the previous tokens"
+                    );
+                }
+            }
+            Ok(Err(error)) => {
+                seen = tls::modified_times(&files);
+                tracing::warn!(reason, %error, "token reload failed; keeping the previous tokens");
+            }
+            Err(error) => tracing::error!(%error, "token reload task failed"),
+        }
     }
 }
 

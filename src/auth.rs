@@ -3,7 +3,16 @@
 //! Tokens are kept as SHA-256 digests only, whatever form the configuration gave them in.
 //! A presented token is hashed once and compared with every configured digest in constant
 //! time, so neither the comparison nor which entry matched shows in the timing.
+//!
+//! The token list can be replaced while serving ([`TokenStore`]): on SIGHUP and when a
+//! token file changes, the configuration is read again and, if it is valid, swapped in
+//! atomically; requests in flight finish with the list they started with.
 
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use arc_swap::ArcSwap;
 use credbridge_adapters::{Scope, SecretText};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
@@ -15,7 +24,67 @@ type TokenDigest = [u8; 32];
 /// Who may call, and what each caller sees.
 #[derive(Clone, Default)]
 pub struct Authenticator {
-    entries: Vec<(TokenDigest, Scope)>,
+    entries: Vec<Entry>,
+    /// Token files this list was read from, watched for changes.
+    files: Vec<PathBuf>,
+}
+
+#[derive(Clone)]
+struct Entry {
+    digest: TokenDigest,
+    scope: Scope,
+    expires_at: Option<SystemTime>,
+}
+
+/// An authenticated caller: its scope, and a fingerprint that names its token in the audit
+/// log and the rate limiter without revealing it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub scope: Scope,
+    pub fingerprint: Fingerprint,
+}
+
+/// The first 8 bytes of SHA-256 over a domain tag and the token's digest: stable per
+/// token, useless for guessing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Fingerprint([u8; 8]);
+
+impl Fingerprint {
+    fn of(digest: &TokenDigest) -> Self {
+        let hash = Sha256::new()
+            .chain_update(b"credbridge token fingerprint\0")
+            .chain_update(digest)
+            .finalize();
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&hash[..8]);
+        Self(bytes)
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+/// Why a request was not authenticated, for metrics and the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    Missing,
+    Malformed,
+    Unknown,
+    Expired,
+}
+
+impl AuthFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Malformed => "malformed",
+            AuthFailure::Unknown => "unknown",
+            AuthFailure::Expired => "expired",
+        }
+    }
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -47,17 +116,27 @@ impl Authenticator {
             let key = format!("auth.tokens[{index}]");
             let scope = Scope::parse(&entry.scope)
                 .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
-            if let Some(token) = &entry.token {
-                authenticator.add(token, scope);
+            let expires_at = entry.expiry(&key)?;
+            let digest = if let Some(token) = &entry.token {
+                digest(token.expose())
             } else if let Some(hex_digest) = &entry.sha256 {
                 let mut digest = TokenDigest::default();
                 hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
                     ConfigError::invalid(format!("{key}.sha256"), "must be 64 hex digits")
                 })?;
-                authenticator.entries.push((digest, scope));
-            } else if let Some(token) = entry.read_file(&key)? {
-                authenticator.add(&token, scope);
-            }
+                digest
+            } else {
+                let Some(token) = entry.read_file(&key)? else {
+                    continue;
+                };
+                authenticator.files.extend(entry.file.clone());
+                digest(token.expose())
+            };
+            authenticator.entries.push(Entry {
+                digest,
+                scope,
+                expires_at,
+            });
         }
         Ok(authenticator)
     }
@@ -70,7 +149,24 @@ impl Authenticator {
     }
 
     fn add(&mut self, token: &SecretText, scope: Scope) {
-        self.entries.push((digest(token.expose()), scope));
+        self.entries.push(Entry {
+            digest: digest(token.expose()),
+            scope,
+            expires_at: None,
+        });
+    }
+
+    /// The token files to watch for changes.
+    pub fn files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// The earliest expiry among the configured tokens, for the start-up message.
+    pub fn next_expiry(&self) -> Option<SystemTime> {
+        self.entries
+            .iter()
+            .filter_map(|entry| entry.expires_at)
+            .min()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -79,24 +175,63 @@ impl Authenticator {
 
     /// The distinct scopes, for the start-up message.
     pub fn scopes(&self) -> Vec<&Scope> {
-        let mut scopes: Vec<&Scope> = self.entries.iter().map(|(_, scope)| scope).collect();
+        let mut scopes: Vec<&Scope> = self.entries.iter().map(|entry| &entry.scope).collect();
         scopes.sort();
         scopes.dedup();
         scopes
     }
 
-    /// The scope of `token`, or `None` when it is not a configured token.
-    pub fn authenticate(&self, token: &str) -> Option<&Scope> {
+    /// The identity `token` grants, or why it grants none.
+    pub fn authenticate(&self, token: &str) -> Result<Identity, AuthFailure> {
+        self.authenticate_at(token, SystemTime::now())
+    }
+
+    fn authenticate_at(&self, token: &str, now: SystemTime) -> Result<Identity, AuthFailure> {
         let presented = digest(token);
         let mut matched = subtle::Choice::from(0);
         let mut index = 0u32;
-        for (position, (digest, _)) in self.entries.iter().enumerate() {
-            let is_match = presented.ct_eq(digest);
+        for (position, entry) in self.entries.iter().enumerate() {
+            let is_match = presented.ct_eq(&entry.digest);
             // Every entry is compared; the index is picked without a branch on the secret.
             index.conditional_assign(&(position as u32), is_match & !matched);
             matched |= is_match;
         }
-        bool::from(matched).then(|| &self.entries[index as usize].1)
+        if !bool::from(matched) {
+            return Err(AuthFailure::Unknown);
+        }
+        let entry = &self.entries[index as usize];
+        if entry.expires_at.is_some_and(|expiry| expiry <= now) {
+            return Err(AuthFailure::Expired);
+        }
+        Ok(Identity {
+            scope: entry.scope.clone(),
+            fingerprint: Fingerprint::of(&entry.digest),
+        })
+    }
+}
+
+/// The token list in force, replaceable while serving.
+#[derive(Clone, Default)]
+pub struct TokenStore(Arc<ArcSwap<Authenticator>>);
+
+impl TokenStore {
+    pub fn new(authenticator: Authenticator) -> Self {
+        Self(Arc::new(ArcSwap::from_pointee(authenticator)))
+    }
+
+    /// The current list: a lock-free load.
+    pub fn current(&self) -> arc_swap::Guard<Arc<Authenticator>> {
+        self.0.load()
+    }
+
+    /// Swaps in a new list, unless it holds no token at all (which would lock every
+    /// caller out); returns whether it was swapped.
+    pub fn replace(&self, authenticator: Authenticator) -> bool {
+        if authenticator.is_empty() {
+            return false;
+        }
+        self.0.store(Arc::new(authenticator));
+        true
     }
 }
 
@@ -116,7 +251,10 @@ mod tests {
 
     fn settings(tokens: Vec<TokenSettings>) -> Settings {
         Settings {
-            auth: crate::config::AuthSettings { tokens },
+            auth: crate::config::AuthSettings {
+                tokens,
+                ..Default::default()
+            },
             ..Settings::default()
         }
     }
@@ -148,24 +286,16 @@ mod tests {
             },
         ]))
         .unwrap();
-        assert_eq!(
-            auth.authenticate("plain-token-0123456789")
-                .unwrap()
-                .as_str(),
-            "a"
-        );
-        assert_eq!(
-            auth.authenticate("hashed-token-0123456789")
-                .unwrap()
-                .as_str(),
-            "b"
-        );
-        assert_eq!(
-            auth.authenticate("file-token-0123456789").unwrap().as_str(),
-            "c"
-        );
-        assert!(auth.authenticate("plain-token-012345678").is_none());
-        assert!(auth.authenticate("").is_none());
+        let scope = |token| {
+            auth.authenticate(token)
+                .map(|identity| identity.scope.to_string())
+        };
+        assert_eq!(scope("plain-token-0123456789").unwrap(), "a");
+        assert_eq!(scope("hashed-token-0123456789").unwrap(), "b");
+        assert_eq!(scope("file-token-0123456789").unwrap(), "c");
+        assert_eq!(scope("plain-token-012345678"), Err(AuthFailure::Unknown));
+        assert_eq!(scope(""), Err(AuthFailure::Unknown));
+        assert_eq!(auth.files().len(), 1);
     }
 
     #[test]
@@ -181,14 +311,10 @@ mod tests {
             },
         ]))
         .unwrap();
-        assert_eq!(
-            auth.authenticate("old-token-0123456789").unwrap().as_str(),
-            "s"
-        );
-        assert_eq!(
-            auth.authenticate("new-token-0123456789").unwrap().as_str(),
-            "s"
-        );
+        let old = auth.authenticate("old-token-0123456789").unwrap();
+        let new = auth.authenticate("new-token-0123456789").unwrap();
+        assert_eq!((old.scope.as_str(), new.scope.as_str()), ("s", "s"));
+        assert_ne!(old.fingerprint, new.fingerprint);
         assert_eq!(auth.scopes().len(), 1);
     }
 
@@ -215,9 +341,64 @@ mod tests {
         })
         .unwrap();
         assert_eq!(
-            auth.authenticate("shorthand-token-0123").unwrap().as_str(),
+            auth.authenticate("shorthand-token-0123")
+                .unwrap()
+                .scope
+                .as_str(),
             "default"
         );
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_as_expired() {
+        let auth = Authenticator::from_settings(&settings(vec![TokenSettings {
+            token: Some(SecretText::new("expiring-token-0123456789")),
+            expires_at: Some("2030-01-01T00:00:00Z".to_owned()),
+            ..entry("s")
+        }]))
+        .unwrap();
+        let before = humantime::parse_rfc3339("2029-12-31T23:59:59Z").unwrap();
+        let after = humantime::parse_rfc3339("2030-01-01T00:00:00Z").unwrap();
+        assert!(auth
+            .authenticate_at("expiring-token-0123456789", before)
+            .is_ok());
+        assert_eq!(
+            auth.authenticate_at("expiring-token-0123456789", after),
+            Err(AuthFailure::Expired)
+        );
+    }
+
+    #[test]
+    fn a_bad_expiry_names_its_key() {
+        let error = Authenticator::from_settings(&settings(vec![TokenSettings {
+            token: Some(SecretText::new("expiring-token-0123456789")),
+            expires_at: Some("next tuesday".to_owned()),
+            ..entry("s")
+        }]))
+        .unwrap_err();
+        assert!(
+            error.to_string().starts_with("auth.tokens[0].expires_at"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_store_refuses_an_empty_list() {
+        let store = TokenStore::new(Authenticator::single(&SecretText::new(
+            "first-token-0123456789",
+        )));
+        assert!(!store.replace(Authenticator::default()));
+        assert!(store
+            .current()
+            .authenticate("first-token-0123456789")
+            .is_ok());
+        assert!(store.replace(Authenticator::single(&SecretText::new(
+            "second-token-0123456789"
+        ))));
+        assert!(store
+            .current()
+            .authenticate("first-token-0123456789")
+            .is_err());
     }
 
     #[test]

@@ -71,14 +71,22 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
         .build()
         .map_err(|error| format!("cannot start the async runtime: {error}"))?;
     runtime.block_on(async {
-        let app = App::build(&settings).await.map_err(|e| e.to_string())?;
+        let source_config = config.clone();
+        let source_overrides = overrides.clone();
+        let app = App::build(&settings)
+            .await
+            .map_err(|e| e.to_string())?
+            .reload_from(std::sync::Arc::new(move || {
+                Settings::load(source_config.as_deref(), &source_overrides)
+            }));
         let listener = TcpListener::bind(settings.listen)
             .await
             .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
         let address = listener.local_addr().map_err(|error| error.to_string())?;
         let kind = app.backend().info().kind;
         let scopes: Vec<String> = app
-            .authenticator()
+            .tokens()
+            .current()
             .scopes()
             .iter()
             .map(ToString::to_string)
@@ -89,9 +97,19 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
             base_path = %settings.base_path,
             backend = kind,
             scopes = %scopes.join(","),
-            "credbridge is serving on http://{address}{}",
+            "credbridge is serving on {}://{address}{}",
+            if app.tls_enabled() { "https" } else { "http" },
             settings.base_path,
         );
+        if !app.tls_enabled() && !address.ip().is_loopback() {
+            tracing::warn!(
+                listen = %address,
+                "serving plain HTTP on a non-loopback address: tokens and credentials cross the network unencrypted; configure [tls] or listen on loopback behind a TLS proxy"
+            );
+        }
+        if let Some(expiry) = app.tokens().current().next_expiry() {
+            tracing::info!(expires_at = %humantime::format_rfc3339_seconds(expiry), "a configured token expires");
+        }
         if kind == "memory" {
             tracing::warn!("the memory backend keeps credentials in this process only: they are lost on restart");
         }

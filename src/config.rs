@@ -35,6 +35,10 @@ pub struct Settings {
     pub token: Option<SecretText>,
     pub auth: AuthSettings,
     pub http: HttpSettings,
+    pub tls: TlsSettings,
+    pub rate_limit: RateLimitSettings,
+    pub audit: AuditSettings,
+    pub metrics: MetricsSettings,
     pub log: LogSettings,
     pub backend: BackendConfig,
 }
@@ -47,6 +51,10 @@ impl Default for Settings {
             token: None,
             auth: AuthSettings::default(),
             http: HttpSettings::default(),
+            tls: TlsSettings::default(),
+            rate_limit: RateLimitSettings::default(),
+            audit: AuditSettings::default(),
+            metrics: MetricsSettings::default(),
             log: LogSettings::default(),
             backend: BackendConfig::default(),
         }
@@ -54,11 +62,23 @@ impl Default for Settings {
 }
 
 /// `[auth]`: who may call.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// Accepted bearer tokens; several may share a scope, which is how tokens rotate.
     pub tokens: Vec<TokenSettings>,
+    /// How often token files are checked for changes (they are also re-read on SIGHUP).
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            reload_interval: Duration::from_secs(10),
+        }
+    }
 }
 
 /// One `[[auth.tokens]]` entry: exactly one of `token`, `sha256`, `file`.
@@ -78,6 +98,9 @@ pub struct TokenSettings {
     /// The scope the token sees; credentials of other scopes are invisible to it.
     #[serde(default = "default_scope")]
     pub scope: String,
+    /// When the token stops being accepted, as RFC 3339 (`2027-01-31T00:00:00Z`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
 }
 
 fn default_scope() -> String {
@@ -103,6 +126,96 @@ impl Default for HttpSettings {
             request_timeout: Duration::from_secs(8),
         }
     }
+}
+
+/// `[tls]`: HTTPS. Off unless `cert_file` and `key_file` are set.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// PEM CA bundle: when set, clients must present a certificate it signed (mTLS).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_ca_file: Option<PathBuf>,
+    /// How often the files are checked for changes, so a renewed certificate is served
+    /// without a restart.
+    #[serde(with = "humantime_serde")]
+    pub reload_interval: Duration,
+}
+
+impl Default for TlsSettings {
+    fn default() -> Self {
+        Self {
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+            reload_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+impl TlsSettings {
+    pub fn enabled(&self) -> bool {
+        self.cert_file.is_some()
+    }
+}
+
+/// `[rate_limit]`: request budgets, as a rate per second and a burst.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// Requests per second each token may make, on average.
+    pub per_token_per_second: u32,
+    /// Requests a token may make at once before the rate applies.
+    pub per_token_burst: u32,
+    /// Requests without a valid token allowed per client address, per minute.
+    pub auth_failures_per_minute: u32,
+    /// Failed requests an address may make at once; past them it gets 429 until the
+    /// budget refills, whatever token it presents.
+    pub auth_failures_burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            per_token_per_second: 100,
+            per_token_burst: 200,
+            auth_failures_per_minute: 30,
+            auth_failures_burst: 10,
+        }
+    }
+}
+
+/// `[audit]`: one JSON line per credential operation, separate from the diagnostic log.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// `"off"`, `"stdout"`, `"stderr"`, or a file path to append to.
+    pub output: String,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            output: "off".to_owned(),
+        }
+    }
+}
+
+/// `[metrics]`: Prometheus metrics at `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// When set, `/metrics` requires `Authorization: Bearer <this token>`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<SecretText>,
 }
 
 /// `[log]`: the diagnostic log.
@@ -211,6 +324,74 @@ impl Settings {
         for (index, entry) in self.auth.tokens.iter().enumerate() {
             entry.validate(&format!("auth.tokens[{index}]"))?;
         }
+        if self.auth.reload_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "auth.reload_interval",
+                "must be above 0",
+            ));
+        }
+        self.validate_tls()?;
+        let limits = &self.rate_limit;
+        for (key, value) in [
+            (
+                "rate_limit.per_token_per_second",
+                limits.per_token_per_second,
+            ),
+            ("rate_limit.per_token_burst", limits.per_token_burst),
+            (
+                "rate_limit.auth_failures_per_minute",
+                limits.auth_failures_per_minute,
+            ),
+            ("rate_limit.auth_failures_burst", limits.auth_failures_burst),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(
+                    key,
+                    "must be above 0 (set rate_limit.enabled = false to turn limits off)",
+                ));
+            }
+        }
+        if self.audit.output.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                "audit.output",
+                "must be \"off\", \"stdout\", \"stderr\" or a file path",
+            ));
+        }
+        if let Some(token) = &self.metrics.token {
+            validate_token_text("metrics.token", token)?;
+        }
+        Ok(())
+    }
+
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let tls = &self.tls;
+        match (&tls.cert_file, &tls.key_file) {
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    "tls.key_file",
+                    "is required with tls.cert_file",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    "tls.cert_file",
+                    "is required with tls.key_file",
+                ))
+            }
+            _ => {}
+        }
+        if tls.client_ca_file.is_some() && !tls.enabled() {
+            return Err(ConfigError::invalid(
+                "tls.client_ca_file",
+                "needs tls.cert_file and tls.key_file",
+            ));
+        }
+        if tls.reload_interval.is_zero() {
+            return Err(ConfigError::invalid(
+                "tls.reload_interval",
+                "must be above 0",
+            ));
+        }
         Ok(())
     }
 }
@@ -290,7 +471,23 @@ impl TokenSettings {
         }
         Scope::parse(&self.scope)
             .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
+        self.expiry(key)?;
         Ok(())
+    }
+
+    /// The parsed `expires_at`, if any.
+    pub fn expiry(&self, key: &str) -> Result<Option<std::time::SystemTime>, ConfigError> {
+        self.expires_at
+            .as_deref()
+            .map(|text| {
+                humantime::parse_rfc3339_weak(text).map_err(|_| {
+                    ConfigError::invalid(
+                        format!("{key}.expires_at"),
+                        "must be an RFC 3339 time such as 2027-01-31T00:00:00Z",
+                    )
+                })
+            })
+            .transpose()
     }
 
     /// Reads the token of a `file` entry, checked like a token given in place.

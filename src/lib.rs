@@ -2,15 +2,20 @@
 //!
 //! The modules, each owning one concern: [`config`] (settings and their sources),
 //! [`credential`] (the contract's model and rules), [`auth`] (tokens to scopes), [`api`]
-//! (routes and HTTP errors), [`app`] (start-up), [`telemetry`] (the log), [`cli`].
+//! (routes and HTTP errors), [`app`] (start-up), [`limits`] (rate limits), [`audit`]
+//! (the audit log), [`metrics`], [`tls`], [`telemetry`] (the diagnostic log), [`cli`].
 
 pub mod api;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod credential;
+pub mod limits;
+pub mod metrics;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::App;
 pub use config::Settings;

@@ -74,6 +74,7 @@ async fn a_full_cycle_at_trace_level_logs_no_secret() {
                     ..TokenSettings::default()
                 }
             }],
+            ..AuthSettings::default()
         },
         ..Settings::default()
     };

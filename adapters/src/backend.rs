@@ -48,6 +48,12 @@ pub trait Backend: Send + Sync + 'static {
     /// Succeeds when the backend is reachable and credbridge is authorized to use it;
     /// used by the readiness probe.
     async fn check(&self) -> Result<()>;
+
+    /// When the backend's current login (a Vault token, say) expires, for the metric that
+    /// warns before it does. `None` for backends whose credentials do not expire.
+    fn login_expires_at(&self) -> Option<std::time::SystemTime> {
+        None
+    }
 }
 
 /// What [`Backend::info`] reports.

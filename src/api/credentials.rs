@@ -53,6 +53,7 @@ pub async fn create(
 ) -> Result<Json<Created>, ApiError> {
     let (kind, document) = credential::new_document(body)?;
     let id = CredentialId::generate();
+    caller.record.set_credential(&id, Some(kind.as_str()));
     let key = Key::new(caller.scope, id.clone());
     state.backend.put(&key, &document).await?;
     tracing::info!(id = %id, r#type = %kind, "credential created");
@@ -65,7 +66,7 @@ pub async fn read(
     caller: Caller,
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
-    let key = Key::new(caller.scope, id);
+    let key = Key::new(caller.scope.clone(), id);
     let document = state
         .backend
         .get(&key)
@@ -75,6 +76,7 @@ pub async fn read(
             _ => ApiError::Backend(error.with_context("id", &key.id)),
         })?;
     let kind = credential::stored_type(&document).map_err(ApiError::MalformedStored)?;
+    caller.record.set_credential(&key.id, Some(kind.as_str()));
     let view = CredentialView {
         id: &key.id,
         kind,

@@ -31,6 +31,8 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("{0}")]
     Contract(#[from] ContractViolation),
+    #[error("too many requests; retry in {} s", retry_after_secs(*.0))]
+    RateLimited(std::time::Duration),
     #[error("the request did not finish within {0:?}")]
     Timeout(std::time::Duration),
     #[error("backend: {0}")]
@@ -69,6 +71,7 @@ impl ApiError {
                 "unsupported_media_type",
                 shown(),
             ),
+            ApiError::RateLimited(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited", shown()),
             ApiError::Contract(_) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_credential",
@@ -89,6 +92,11 @@ impl ApiError {
             ApiError::Backend(error) => backend_parts(error.kind()),
         }
     }
+}
+
+/// Whole seconds to wait, at least one: `Retry-After` takes integers.
+fn retry_after_secs(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
@@ -135,6 +143,12 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         match self {
+            ApiError::RateLimited(wait) => {
+                response.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_secs(wait)),
+                );
+            }
             ApiError::Unauthorized => {
                 response.headers_mut().insert(
                     header::WWW_AUTHENTICATE,

@@ -3,19 +3,30 @@
 //! Handlers take them in this order — caller, id, body — so a request without a valid
 //! token is refused before its path or body is looked at.
 
+use std::net::SocketAddr;
+
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use credbridge_adapters::{CredentialId, Scope};
 use serde_json::Value;
 
 use super::{ApiError, AppState};
+use crate::audit::RequestRecord;
+use crate::auth::{AuthFailure, Identity};
+use crate::limits::Limit;
 
-/// An authenticated caller and the scope its token grants.
+/// The peer address of a connection, plain or TLS.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// An authenticated caller: the scope its token grants, and the request's record, where
+/// handlers note what the audit line should say.
 pub struct Caller {
     pub scope: Scope,
+    pub record: RequestRecord,
 }
 
 impl<S> FromRequestParts<S> for Caller
@@ -27,20 +38,63 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
         let state = AppState::from_ref(state);
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(bearer_token)
-            .ok_or(ApiError::Unauthorized)?;
-        let scope = state
-            .auth
-            .authenticate(token)
-            .ok_or(ApiError::Unauthorized)?;
-        Ok(Caller {
-            scope: scope.clone(),
-        })
+        let record = parts
+            .extensions
+            .get::<RequestRecord>()
+            .cloned()
+            .unwrap_or_default();
+        let client = parts
+            .extensions
+            .get::<ConnectInfo<ClientAddr>>()
+            .map(|info| info.0 .0.ip());
+        let limits = state.limits.as_deref();
+        let refuse = |limit: Limit, wait| {
+            state.metrics.rate_limited(limit.as_str());
+            ApiError::RateLimited(wait)
+        };
+        if let (Some(limits), Some(client)) = (limits, client) {
+            limits
+                .check_address(client)
+                .map_err(|wait| refuse(Limit::Address, wait))?;
+        }
+        match authenticate(parts, &state) {
+            Ok(identity) => {
+                record.set_identity(&identity);
+                if let Some(limits) = limits {
+                    limits
+                        .check_token(identity.fingerprint)
+                        .map_err(|wait| refuse(Limit::Token, wait))?;
+                }
+                Ok(Caller {
+                    scope: identity.scope,
+                    record,
+                })
+            }
+            Err(failure) => {
+                record.set_auth_failure(failure);
+                state.metrics.auth_failed(failure.as_str());
+                if let (Some(limits), Some(client)) = (limits, client) {
+                    limits
+                        .record_failure(client)
+                        .map_err(|wait| refuse(Limit::Address, wait))?;
+                }
+                Err(ApiError::Unauthorized)
+            }
+        }
     }
+}
+
+fn authenticate(parts: &Parts, state: &AppState) -> Result<Identity, AuthFailure> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(AuthFailure::Missing)?;
+    let token = value
+        .to_str()
+        .ok()
+        .and_then(bearer_token)
+        .ok_or(AuthFailure::Malformed)?;
+    state.tokens.current().authenticate(token)
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive.
@@ -65,9 +119,11 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
                     reason: "is not valid UTF-8 once decoded",
                 })
             })?;
-        CredentialId::parse(&raw)
-            .map(PathId)
-            .map_err(ApiError::InvalidId)
+        let id = CredentialId::parse(&raw).map_err(ApiError::InvalidId)?;
+        if let Some(record) = parts.extensions.get::<RequestRecord>() {
+            record.set_credential(&id, None);
+        }
+        Ok(PathId(id))
     }
 }
 

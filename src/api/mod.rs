@@ -4,7 +4,10 @@ mod credentials;
 mod error;
 mod extract;
 mod health;
+mod metrics;
+mod observe;
 mod router;
 
 pub use error::ApiError;
+pub use extract::ClientAddr;
 pub use router::{router, AppState};

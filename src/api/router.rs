@@ -15,26 +15,38 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::{credentials, health, ApiError};
-use crate::auth::Authenticator;
+use super::{credentials, health, metrics, observe, ApiError};
+use crate::audit::AuditLog;
+use crate::auth::{Authenticator, TokenStore};
+use crate::limits::RateLimits;
+use crate::metrics::Metrics;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// What every handler shares: cheap to clone, no lock.
 #[derive(Clone)]
 pub struct AppState {
+    /// The backend, wrapped so every call is counted and timed.
     pub backend: Arc<dyn Backend>,
-    pub auth: Arc<Authenticator>,
+    pub tokens: TokenStore,
+    /// `None` when rate limiting is off.
+    pub limits: Option<Arc<RateLimits>>,
+    pub audit: Arc<AuditLog>,
+    pub metrics: Arc<Metrics>,
+    /// The token `/metrics` requires, when one is configured.
+    pub metrics_auth: Option<Arc<Authenticator>>,
+    pub base_path: Arc<str>,
     pub max_body_bytes: usize,
 }
 
 /// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and
 /// `/readyz` outside it (no token), JSON errors for everything else.
-pub fn router(state: AppState, base_path: &str, request_timeout: Duration) -> Router {
+pub fn router(state: AppState, request_timeout: Duration, metrics_enabled: bool) -> Router {
+    let base_path = state.base_path.to_string();
     let item_path = format!("{base_path}/{{*id}}");
-    Router::new()
+    let mut router = Router::new()
         .route(
-            base_path,
+            &base_path,
             get(credentials::connection_test).post(credentials::create),
         )
         .route(
@@ -42,12 +54,16 @@ pub fn router(state: AppState, base_path: &str, request_timeout: Duration) -> Ro
             get(credentials::read).delete(credentials::delete),
         )
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(health::readyz));
+    if metrics_enabled {
+        router = router.route("/metrics", get(metrics::metrics));
+    }
+    router
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         // The body extractor enforces the limit and answers 413 in JSON.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .with_state(state)
+        .with_state(state.clone())
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -66,6 +82,10 @@ pub fn router(state: AppState, base_path: &str, request_timeout: Duration) -> Ro
                 .layer(SetResponseHeaderLayer::overriding(
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state,
+                    observe::observe,
                 ))
                 .layer(HandleErrorLayer::new(move |_: BoxError| async move {
                     ApiError::Timeout(request_timeout)

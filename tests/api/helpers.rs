@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use credbridge::config::{AuthSettings, TokenSettings};
+use credbridge::config::{AuthSettings, RateLimitSettings, TokenSettings};
 use credbridge::{App, Settings};
 use credbridge_adapters::testkit::unique_scope;
 use credbridge_adapters::{Backend, Scope, SecretText};
@@ -49,6 +49,13 @@ impl TestApp {
                         ..TokenSettings::default()
                     },
                 ],
+                ..AuthSettings::default()
+            },
+            // The contract cases make many failed attempts from one address; the limits
+            // have tests of their own.
+            rate_limit: RateLimitSettings {
+                enabled: false,
+                ..RateLimitSettings::default()
             },
             ..Settings::default()
         };

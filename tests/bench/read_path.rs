@@ -145,6 +145,7 @@ fn main() {
                 scope: Scope::DEFAULT.to_owned(),
                 ..TokenSettings::default()
             }],
+            ..AuthSettings::default()
         },
         log: credbridge::config::LogSettings {
             level: "off".into(),

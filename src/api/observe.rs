@@ -1,0 +1,92 @@
+//! The one place that looks at every request once its response is ready: it records the
+//! HTTP metrics and writes the audit line for credential operations.
+
+use std::time::Instant;
+
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::Method;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::extract::ClientAddr;
+use super::AppState;
+use crate::audit::{millis, now_rfc3339, AuditEvent, RequestRecord};
+
+pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let record = RequestRecord::default();
+    if let Some(ConnectInfo(ClientAddr(address))) = request.extensions().get() {
+        record.set_client(*address);
+    }
+    request.extensions_mut().insert(record.clone());
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+
+    let response = next.run(request).await;
+
+    let status = response.status().as_u16();
+    state
+        .metrics
+        .observe_http(&route, method.as_str(), status, started);
+    if state.audit.enabled() {
+        if let Some(operation) = operation(&state, &method, &route) {
+            let fields = record.snapshot();
+            state.audit.record(&AuditEvent {
+                time: now_rfc3339(),
+                request_id: &request_id,
+                client: fields.client.map(|address| address.ip().to_string()),
+                operation,
+                scope: fields
+                    .identity
+                    .as_ref()
+                    .map(|identity| identity.scope.as_str()),
+                token: fields
+                    .identity
+                    .as_ref()
+                    .map(|identity| identity.fingerprint.to_string()),
+                id: fields.id.as_ref().map(|id| id.as_str()),
+                kind: fields.kind,
+                outcome: outcome(status),
+                status,
+                latency_ms: millis(started.elapsed()),
+            });
+        }
+    }
+    response
+}
+
+/// The credential operation a route and method perform; `None` for probes and metrics.
+fn operation(state: &AppState, method: &Method, route: &str) -> Option<&'static str> {
+    let base: &str = &state.base_path;
+    let item = route
+        .strip_prefix(base)
+        .is_some_and(|rest| rest == "/{*id}");
+    match (method, route == base, item) {
+        (&Method::POST, true, _) => Some("create"),
+        (&Method::GET, true, _) => Some("connection_test"),
+        (&Method::GET, _, true) => Some("read"),
+        (&Method::DELETE, _, true) => Some("delete"),
+        _ => None,
+    }
+}
+
+fn outcome(status: u16) -> &'static str {
+    match status {
+        200..=299 => "ok",
+        401 => "denied",
+        404 => "not_found",
+        429 => "rate_limited",
+        400..=499 => "rejected",
+        _ => "error",
+    }
+}

@@ -1,0 +1,155 @@
+//! The audit log: one JSON line per credential operation, apart from the diagnostic log.
+//!
+//! A line says who (scope and token fingerprint, client address), what (operation,
+//! credential id and type), when, how it ended and how long it took. It never holds a
+//! token or any field of the credential. Lines are handed to a background writer, so an
+//! audit write never delays a response; the writer blocks rather than drops when its queue
+//! is full, because an audit trail with holes is worse than a slow one.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use credbridge_adapters::CredentialId;
+use serde::Serialize;
+use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
+
+use crate::auth::{AuthFailure, Identity};
+use crate::config::AuditSettings;
+
+/// Where audit lines go.
+pub struct AuditLog {
+    writer: Option<NonBlocking>,
+    _guard: Option<WorkerGuard>,
+}
+
+impl AuditLog {
+    pub fn disabled() -> Self {
+        Self {
+            writer: None,
+            _guard: None,
+        }
+    }
+
+    /// Opens the configured output; a file is opened for appending and created if absent.
+    pub fn open(settings: &AuditSettings) -> Result<Self, String> {
+        let sink: Box<dyn Write + Send> = match settings.output.as_str() {
+            "off" => return Ok(Self::disabled()),
+            "stdout" => Box::new(std::io::stdout()),
+            "stderr" => Box::new(std::io::stderr()),
+            path => Box::new(
+                OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|error| format!("audit.output: cannot open {path}: {error}"))?,
+            ),
+        };
+        let (writer, guard) = NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("credbridge-audit")
+            .finish(sink);
+        Ok(Self {
+            writer: Some(writer),
+            _guard: Some(guard),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    pub fn record(&self, event: &AuditEvent<'_>) {
+        let Some(writer) = &self.writer else {
+            return;
+        };
+        match serde_json::to_vec(event) {
+            Ok(mut line) => {
+                line.push(b'\n');
+                if let Err(error) = writer.clone().write_all(&line) {
+                    tracing::error!(%error, "cannot write the audit log");
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot encode an audit line"),
+        }
+    }
+}
+
+/// One audit line.
+#[derive(Debug, Serialize)]
+pub struct AuditEvent<'a> {
+    pub time: String,
+    pub request_id: &'a str,
+    pub client: Option<String>,
+    pub operation: &'static str,
+    pub scope: Option<&'a str>,
+    pub token: Option<String>,
+    pub id: Option<&'a str>,
+    #[serde(rename = "type")]
+    pub kind: Option<&'static str>,
+    pub outcome: &'static str,
+    pub status: u16,
+    pub latency_ms: f64,
+}
+
+/// What a request learns about itself on its way through extractors and handlers, read
+/// once the response is ready (for the audit line and metrics).
+#[derive(Clone, Default)]
+pub struct RequestRecord(Arc<Mutex<RecordFields>>);
+
+#[derive(Debug, Clone, Default)]
+pub struct RecordFields {
+    pub identity: Option<Identity>,
+    pub auth_failure: Option<AuthFailure>,
+    pub id: Option<CredentialId>,
+    pub kind: Option<&'static str>,
+    pub client: Option<SocketAddr>,
+}
+
+impl RequestRecord {
+    fn with<T>(&self, change: impl FnOnce(&mut RecordFields) -> T) -> T {
+        // A poisoned lock only means a panic elsewhere mid-update; the fields are still
+        // usable for a log line.
+        let mut fields = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        change(&mut fields)
+    }
+
+    pub fn set_identity(&self, identity: &Identity) {
+        self.with(|fields| fields.identity = Some(identity.clone()));
+    }
+
+    pub fn set_auth_failure(&self, failure: AuthFailure) {
+        self.with(|fields| fields.auth_failure = Some(failure));
+    }
+
+    pub fn set_client(&self, client: SocketAddr) {
+        self.with(|fields| fields.client = Some(client));
+    }
+
+    pub fn set_credential(&self, id: &CredentialId, kind: Option<&'static str>) {
+        self.with(|fields| {
+            fields.id = Some(id.clone());
+            if kind.is_some() {
+                fields.kind = kind;
+            }
+        });
+    }
+
+    pub fn snapshot(&self) -> RecordFields {
+        self.with(|fields| fields.clone())
+    }
+}
+
+/// The current time as RFC 3339 with milliseconds, UTC.
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+pub fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
+}

@@ -1,0 +1,277 @@
+//! Prometheus metrics: requests, latencies, backend calls, auth failures, rate limiting.
+//!
+//! Labels are route templates, methods, statuses, backend kinds, operation names and
+//! outcomes: never a credential id, a scope or anything a caller sent. Each app owns its
+//! registry, so two apps in one process (tests) never mix their numbers.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use async_trait::async_trait;
+use credbridge_adapters::{Backend, BackendInfo, CredentialId, Document, Key, Scope};
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    route: String,
+    method: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendCallLabels {
+    backend: &'static str,
+    operation: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BackendOperationLabels {
+    backend: &'static str,
+    operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LimitLabels {
+    limit: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms to about 16 s.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+/// Every metric credbridge exports.
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    http_duration: Family<RouteLabels, Histogram>,
+    backend_calls: Family<BackendCallLabels, Counter>,
+    backend_duration: Family<BackendOperationLabels, Histogram>,
+    auth_failures: Family<ReasonLabels, Counter>,
+    rate_limited: Family<LimitLabels, Counter>,
+    login_expiry: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("credbridge");
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let backend_calls = Family::<BackendCallLabels, Counter>::default();
+        let backend_duration = Family::<BackendOperationLabels, Histogram>::new_with_constructor(
+            latency_histogram as fn() -> Histogram,
+        );
+        let auth_failures = Family::<ReasonLabels, Counter>::default();
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        let login_expiry = Gauge::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route, method and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and method",
+            http_duration.clone(),
+        );
+        registry.register(
+            "backend_calls",
+            "Backend calls by backend, operation and outcome",
+            backend_calls.clone(),
+        );
+        registry.register(
+            "backend_call_duration_seconds",
+            "Backend call latency by backend and operation",
+            backend_duration.clone(),
+        );
+        registry.register(
+            "auth_failures",
+            "Requests refused for their token, by reason",
+            auth_failures.clone(),
+        );
+        registry.register(
+            "rate_limited",
+            "Requests refused with 429, by budget",
+            rate_limited.clone(),
+        );
+        registry.register(
+            "backend_login_expiry_seconds",
+            "Seconds until the backend login (a Vault token) expires; 0 when it does not expire",
+            login_expiry.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            backend_calls,
+            backend_duration,
+            auth_failures,
+            rate_limited,
+            login_expiry,
+        }
+    }
+
+    pub fn observe_http(&self, route: &str, method: &str, status: u16, started: Instant) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+                status,
+            })
+            .inc();
+        self.http_duration
+            .get_or_create(&RouteLabels {
+                route: route.to_owned(),
+                method: method.to_owned(),
+            })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    pub fn auth_failed(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn rate_limited(&self, limit: &'static str) {
+        self.rate_limited
+            .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+
+    fn observe_backend(
+        &self,
+        backend: &'static str,
+        operation: &'static str,
+        outcome: &'static str,
+        started: Instant,
+    ) {
+        self.backend_calls
+            .get_or_create(&BackendCallLabels {
+                backend,
+                operation,
+                outcome,
+            })
+            .inc();
+        self.backend_duration
+            .get_or_create(&BackendOperationLabels { backend, operation })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The exposition text, with the login-expiry gauge read from `backend` now.
+    pub fn render(&self, backend: &dyn Backend) -> String {
+        let seconds = backend
+            .login_expires_at()
+            .map(|at| {
+                at.duration_since(SystemTime::now())
+                    .map_or(0, |left| left.as_secs())
+            })
+            .unwrap_or(0);
+        self.login_expiry
+            .set(i64::try_from(seconds).unwrap_or(i64::MAX));
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// A backend wrapper that counts and times every call.
+pub struct MeteredBackend {
+    inner: Arc<dyn Backend>,
+    metrics: Arc<Metrics>,
+    kind: &'static str,
+}
+
+impl MeteredBackend {
+    pub fn new(inner: Arc<dyn Backend>, metrics: Arc<Metrics>) -> Self {
+        let kind = inner.info().kind;
+        Self {
+            inner,
+            metrics,
+            kind,
+        }
+    }
+
+    fn finish<T>(
+        &self,
+        operation: &'static str,
+        started: Instant,
+        result: credbridge_adapters::Result<T>,
+    ) -> credbridge_adapters::Result<T> {
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(error) => error.kind().as_str(),
+        };
+        self.metrics
+            .observe_backend(self.kind, operation, outcome, started);
+        result
+    }
+}
+
+#[async_trait]
+impl Backend for MeteredBackend {
+    fn info(&self) -> BackendInfo {
+        self.inner.info()
+    }
+
+    fn login_expires_at(&self) -> Option<SystemTime> {
+        self.inner.login_expires_at()
+    }
+
+    async fn put(&self, key: &Key, document: &Document) -> credbridge_adapters::Result<()> {
+        let started = Instant::now();
+        let result = self.inner.put(key, document).await;
+        self.finish("put", started, result)
+    }
+
+    async fn get(&self, key: &Key) -> credbridge_adapters::Result<Document> {
+        let started = Instant::now();
+        let result = self.inner.get(key).await;
+        self.finish("get", started, result)
+    }
+
+    async fn delete(&self, key: &Key) -> credbridge_adapters::Result<()> {
+        let started = Instant::now();
+        let result = self.inner.delete(key).await;
+        self.finish("delete", started, result)
+    }
+
+    async fn list(&self, scope: &Scope) -> credbridge_adapters::Result<Vec<CredentialId>> {
+        let started = Instant::now();
+        let result = self.inner.list(scope).await;
+        self.finish("list", started, result)
+    }
+
+    async fn check(&self) -> credbridge_adapters::Result<()> {
+        let started = Instant::now();
+        let result = self.inner.check().await;
+        self.finish("check", started, result)
+    }
+}

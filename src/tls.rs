@@ -1,0 +1,216 @@
+//! HTTPS with rustls: certificate files, reloaded when they change, and optional client
+//! certificate verification (mTLS).
+//!
+//! The whole `ServerConfig` sits behind an `ArcSwap`: each new connection handshakes with
+//! the config in force when it arrived, so a renewed certificate (or CA bundle) is served
+//! without a restart and without disturbing open connections. Handshakes run in their own
+//! tasks, so one slow client cannot hold up the accept loop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::server::TlsStream;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::TlsSettings;
+
+/// How long a client may take to finish its handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The TLS configuration in force, replaceable while serving.
+pub type SharedTlsConfig = Arc<ArcSwap<ServerConfig>>;
+
+/// Reads the files named in `[tls]` and builds a server configuration from them.
+pub fn load(settings: &TlsSettings) -> Result<ServerConfig, String> {
+    let (Some(cert_file), Some(key_file)) = (&settings.cert_file, &settings.key_file) else {
+        return Err("tls.cert_file and tls.key_file are both required".to_owned());
+    };
+    let chain = CertificateDer::pem_file_iter(cert_file)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|error| {
+            format!(
+                "tls.cert_file: cannot read {}: {error}",
+                cert_file.display()
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(format!(
+            "tls.cert_file: no certificate in {}",
+            cert_file.display()
+        ));
+    }
+    // The error never shows key material: it names the file and the parse failure only.
+    let key = PrivateKeyDer::from_pem_file(key_file)
+        .map_err(|error| format!("tls.key_file: cannot read {}: {error}", key_file.display()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|error| format!("tls: {error}"))?;
+    let builder = match &settings.client_ca_file {
+        Some(ca_file) => {
+            let mut roots = RootCertStore::empty();
+            let certs = CertificateDer::pem_file_iter(ca_file)
+                .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+                .map_err(|error| {
+                    format!(
+                        "tls.client_ca_file: cannot read {}: {error}",
+                        ca_file.display()
+                    )
+                })?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                return Err(format!(
+                    "tls.client_ca_file: no usable CA certificate in {}",
+                    ca_file.display()
+                ));
+            }
+            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|error| format!("tls.client_ca_file: {error}"))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(chain, key)
+        .map_err(|error| format!("tls.key_file: does not fit tls.cert_file: {error}"))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// The files `[tls]` names, to watch for changes.
+fn watched_files(settings: &TlsSettings) -> Vec<PathBuf> {
+    [
+        &settings.cert_file,
+        &settings.key_file,
+        &settings.client_ca_file,
+    ]
+    .into_iter()
+    .flatten()
+    .cloned()
+    .collect()
+}
+
+/// Modification times of `files`, as a change detector.
+pub fn modified_times(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
+    files
+        .iter()
+        .map(|path| {
+            std::fs::metadata(path)
+                .and_then(|meta| meta.modified())
+                .ok()
+        })
+        .collect()
+}
+
+/// Re-reads the files whenever one changes; a set of files that fails to load is logged and
+/// the configuration in force is kept.
+pub async fn watch(settings: TlsSettings, config: SharedTlsConfig) {
+    let files = watched_files(&settings);
+    let mut seen = modified_times(&files);
+    let mut ticks = tokio::time::interval(settings.reload_interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let now = modified_times(&files);
+        if now == seen {
+            continue;
+        }
+        seen = now;
+        let loaded = {
+            let settings = settings.clone();
+            tokio::task::spawn_blocking(move || load(&settings)).await
+        };
+        match loaded {
+            Ok(Ok(fresh)) => {
+                config.store(Arc::new(fresh));
+                tracing::info!("TLS certificate files changed; reloaded");
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "TLS files changed but do not load; keeping the previous certificate");
+            }
+            Err(error) => tracing::error!(%error, "TLS reload task failed"),
+        }
+    }
+}
+
+/// A listener that hands axum connections whose TLS handshake is done.
+pub struct TlsListener {
+    connections: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
+    local_addr: SocketAddr,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, config: SharedTlsConfig) -> std::io::Result<Self> {
+        let local_addr = listener.local_addr()?;
+        let (sender, connections) = mpsc::channel(256);
+        let accept_loop = tokio::spawn(accept_loop(listener, config, sender));
+        Ok(Self {
+            connections,
+            local_addr,
+            accept_loop,
+        })
+    }
+}
+
+impl Drop for TlsListener {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    config: SharedTlsConfig,
+    sender: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
+) {
+    loop {
+        let (stream, address) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, typically: back off instead of spinning.
+                tracing::error!(%error, "cannot accept a connection");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let acceptor = TlsAcceptor::from(config.load_full());
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => {
+                    let _ = sender.send((tls, address)).await;
+                }
+                Ok(Err(error)) => tracing::debug!(%address, %error, "TLS handshake refused"),
+                Err(_) => tracing::debug!(%address, "TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        match self.connections.recv().await {
+            Some(connection) => connection,
+            // The accept loop never ends on its own; if it did, there is nothing to accept.
+            None => std::future::pending().await,
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local_addr)
+    }
+}
