@@ -37,7 +37,9 @@ fn moto_address() -> SocketAddr {
     let authority = endpoint
         .strip_prefix("http://")
         .expect("moto's endpoint is http://host:port");
-    authority.parse().expect("moto's endpoint is an IP address and a port")
+    authority
+        .parse()
+        .expect("moto's endpoint is an IP address and a port")
 }
 
 /// The AWS backend with the default timeouts and retries, pointed at `endpoint`, under a
@@ -160,7 +162,11 @@ async fn moto_call(target: &str, body: Value) -> Value {
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{target}: {}", response.status());
+    assert!(
+        response.status().is_success(),
+        "{target}: {}",
+        response.status()
+    );
     serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
 }
 
@@ -179,9 +185,17 @@ async fn endpoint_down_is_503_within_the_timeout_and_recovers_without_restart() 
         ("delete", timed(app.delete(&id)).await),
         ("connection test", timed(app.connection_test()).await),
     ] {
-        assert!(elapsed < request_timeout(), "{what} took {elapsed:?} to report the outage");
+        assert!(
+            elapsed < request_timeout(),
+            "{what} took {elapsed:?} to report the outage"
+        );
         assert_eq!(response.headers()["retry-after"], "1", "{what}");
-        assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
+        assert_error(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+        )
+        .await;
     }
     assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
 
@@ -203,8 +217,16 @@ async fn endpoint_that_never_answers_is_503_before_the_request_timeout() {
     let (response, elapsed) = timed(app.read(&id)).await;
     // The backend's operation timeout fires first, so the answer is the backend's own 503
     // rather than the service's generic request timeout.
-    assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
-    assert!(elapsed < request_timeout(), "a stalled endpoint took {elapsed:?}");
+    assert_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    assert!(
+        elapsed < request_timeout(),
+        "a stalled endpoint took {elapsed:?}"
+    );
 
     proxy.restore().await;
     assert_eq!(app.read(&id).await.status(), StatusCode::OK);
@@ -249,8 +271,14 @@ async fn created_secrets_carry_the_name_tags_and_description() {
     assert_eq!(described["Name"], name.as_str());
     assert_eq!(described["Description"], body["name"]);
     let tags = described["Tags"].as_array().unwrap();
-    assert!(tags.contains(&json!({"Key": "managed-by", "Value": "credbridge"})), "{tags:?}");
-    assert!(tags.contains(&json!({"Key": "team", "Value": "automation"})), "{tags:?}");
+    assert!(
+        tags.contains(&json!({"Key": "managed-by", "Value": "credbridge"})),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&json!({"Key": "team", "Value": "automation"})),
+        "{tags:?}"
+    );
 
     let stored = moto_call("GetSecretValue", json!({ "SecretId": name })).await;
     let document: Value = serde_json::from_str(stored["SecretString"].as_str().unwrap()).unwrap();

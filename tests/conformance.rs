@@ -40,7 +40,11 @@ mod aws {
     }
 
     async fn backend() -> Arc<dyn Backend> {
-        Arc::new(AwsSecretsManagerBackend::connect(&moto_config()).await.unwrap())
+        Arc::new(
+            AwsSecretsManagerBackend::connect(&moto_config())
+                .await
+                .unwrap(),
+        )
     }
 
     credbridge_adapters::conformance_suite!(backend);

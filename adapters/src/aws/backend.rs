@@ -308,7 +308,10 @@ mod tests {
     use super::*;
 
     fn key(scope: &str, id: &str) -> Key {
-        Key::new(Scope::parse(scope).unwrap(), CredentialId::parse(id).unwrap())
+        Key::new(
+            Scope::parse(scope).unwrap(),
+            CredentialId::parse(id).unwrap(),
+        )
     }
 
     #[test]
@@ -318,10 +321,7 @@ mod tests {
             names.name(&key("default", "cred_0a")),
             "credbridge/default/cred_0a"
         );
-        assert_eq!(
-            SecretNames::new("").name(&key("team-a", "x")),
-            "team-a/x"
-        );
+        assert_eq!(SecretNames::new("").name(&key("team-a", "x")), "team-a/x");
         assert_eq!(
             SecretNames::new("prod/skyvern-").name(&key("s", "i")),
             "prod/skyvern-s/i"

@@ -219,7 +219,10 @@ mod tests {
         let config = parse("{}");
         assert_eq!(config, AwsConfig::default());
         assert_eq!(config.name_prefix, "credbridge/");
-        assert_eq!(config.delete_policy(), DeletePolicy::RecoveryWindow { days: 7 });
+        assert_eq!(
+            config.delete_policy(),
+            DeletePolicy::RecoveryWindow { days: 7 }
+        );
         assert!(config.operation_timeout < Duration::from_secs(8));
         config.validate().unwrap();
     }
@@ -238,7 +241,10 @@ mod tests {
             }"#,
         );
         config.validate().unwrap();
-        assert_eq!(config.delete_policy(), DeletePolicy::RecoveryWindow { days: 30 });
+        assert_eq!(
+            config.delete_policy(),
+            DeletePolicy::RecoveryWindow { days: 30 }
+        );
         assert_eq!(config.operation_timeout, Duration::from_secs(5));
         assert_eq!(config.tags["team"], "automation");
     }

@@ -201,7 +201,10 @@ mod tests {
     use super::*;
 
     fn response(status: u16) -> HttpResponse {
-        HttpResponse::new(status.try_into().unwrap(), SdkBody::from("{\"SecretString\":\"hunter2\"}"))
+        HttpResponse::new(
+            status.try_into().unwrap(),
+            SdkBody::from("{\"SecretString\":\"hunter2\"}"),
+        )
     }
 
     fn service<E>(error: E) -> SdkError<E, HttpResponse> {
@@ -210,7 +213,12 @@ mod tests {
 
     /// An error AWS sent with only a code, as the SDK builds it for codes it does not model.
     fn coded<E>(code: &str, generic: fn(ErrorMetadata) -> E) -> SdkError<E, HttpResponse> {
-        service(generic(ErrorMetadata::builder().code(code).message("refused").build()))
+        service(generic(
+            ErrorMetadata::builder()
+                .code(code)
+                .message("refused")
+                .build(),
+        ))
     }
 
     fn dispatch<E>() -> SdkError<E, HttpResponse> {
@@ -284,7 +292,11 @@ mod tests {
                 "{code}"
             );
             let delete = delete_outcome(coded(code, DeleteSecretError::generic), "p/s/id");
-            assert_eq!(delete.unwrap_err().kind(), ErrorKind::PermissionDenied, "{code}");
+            assert_eq!(
+                delete.unwrap_err().kind(),
+                ErrorKind::PermissionDenied,
+                "{code}"
+            );
         }
     }
 
