@@ -1,5 +1,6 @@
-//! Faults of the AWS backend, through the whole service: an endpoint that goes away or
-//! stops answering, and secrets in their recovery window. Against moto, which `tests/run`
+//! The AWS backend beyond the shared suites, through the whole service where it matters:
+//! an endpoint that goes away or stops answering, secrets in their recovery window, what a
+//! created secret carries, and listing past one page. Against moto, which `tests/run`
 //! starts and names in `CREDBRIDGE_TEST_AWS_ENDPOINT`, behind a proxy the tests can cut.
 #![cfg(feature = "aws")]
 
@@ -283,4 +284,28 @@ async fn created_secrets_carry_the_name_tags_and_description() {
     let stored = moto_call("GetSecretValue", json!({ "SecretId": name })).await;
     let document: Value = serde_json::from_str(stored["SecretString"].as_str().unwrap()).unwrap();
     assert_eq!(document["password"], body["password"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_through_more_than_one_page_of_secrets() {
+    // ListSecrets answers at most 100 secrets per page.
+    let backend = backend_at(&moto_endpoint(), &unique_prefix()).await;
+    let scope = unique_scope();
+    let keys: Vec<_> = (0..130)
+        .map(|_| credbridge_adapters::testkit::fresh_key(&scope))
+        .collect();
+    let mut puts = JoinSet::new();
+    for key in keys.clone() {
+        let backend = Arc::clone(&backend);
+        puts.spawn(async move {
+            let document = credbridge_adapters::testkit::document(json!({"name": "n"}));
+            backend.put(&key, &document).await
+        });
+    }
+    while let Some(put) = puts.join_next().await {
+        put.unwrap().unwrap();
+    }
+    let mut expected: Vec<_> = keys.into_iter().map(|key| key.id).collect();
+    expected.sort();
+    assert_eq!(backend.list(&scope).await.unwrap(), expected);
 }
