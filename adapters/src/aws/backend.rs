@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
@@ -6,7 +8,6 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::config::SharedCredentialsProvider;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use aws_sdk_secretsmanager::Client;
-use std::time::Duration;
 use zeroize::Zeroize;
 
 use super::config::DeletePolicy;

@@ -131,12 +131,12 @@ fn classify_transport<E>(error: &SdkError<E, HttpResponse>) -> ErrorKind {
 
 pub(crate) fn create_error(error: SdkError<CreateSecretError, HttpResponse>, name: &str) -> Error {
     let kind = classify_create(&error);
-    into_error(error, kind, "creating the secret", name)
+    into_error(error, kind, "creating the secret").with_context("secret", name)
 }
 
 pub(crate) fn get_error(error: SdkError<GetSecretValueError, HttpResponse>, name: &str) -> Error {
     let kind = classify_get(&error);
-    into_error(error, kind, "reading the secret", name)
+    into_error(error, kind, "reading the secret").with_context("secret", name)
 }
 
 /// `Ok` when the secret is already gone or scheduled for deletion: delete is idempotent.
@@ -146,23 +146,18 @@ pub(crate) fn delete_outcome(
 ) -> Result<()> {
     match classify_delete(&error) {
         ErrorKind::NotFound => Ok(()),
-        kind => Err(into_error(error, kind, "deleting the secret", name)),
+        kind => Err(into_error(error, kind, "deleting the secret").with_context("secret", name)),
     }
 }
 
 /// `prefix` is the name filter of the call.
 pub(crate) fn list_error(error: SdkError<ListSecretsError, HttpResponse>, prefix: &str) -> Error {
     let kind = classify_list(&error);
-    into_error(error, kind, "listing secrets", prefix).with_context("filter", "name prefix")
+    into_error(error, kind, "listing secrets").with_context("name_prefix", prefix)
 }
 
-/// An [`Error`] naming the secret, with a cause that holds no response body.
-fn into_error<E>(
-    error: SdkError<E, HttpResponse>,
-    kind: ErrorKind,
-    action: &'static str,
-    name: &str,
-) -> Error
+/// An [`Error`] of `kind`, with a cause that holds no response body.
+fn into_error<E>(error: SdkError<E, HttpResponse>, kind: ErrorKind, action: &'static str) -> Error
 where
     E: std::error::Error + Send + Sync + 'static,
 {
@@ -177,7 +172,7 @@ where
         }
         _ => "Secrets Manager answered unexpectedly",
     };
-    let built = Error::new(kind, format!("{action} failed: {reason}")).with_context("secret", name);
+    let built = Error::new(kind, format!("{action} failed: {reason}"));
     match error {
         // The typed error: AWS's code and message, without the raw response.
         SdkError::ServiceError(context) => built.with_source(context.into_err()),
