@@ -16,6 +16,9 @@ use crate::{Backend, Error, Result};
 /// The `[backend]` table: `kind` picks the backend, the other keys are its own.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+// Built once at start-up and never moved in a hot path: a few hundred bytes inline cost
+// nothing, and boxing would only make every variant harder to construct.
+#[allow(clippy::large_enum_variant)]
 pub enum BackendConfig {
     /// In-process, lost on restart: for development and tests.
     Memory(MemoryConfig),

@@ -21,3 +21,32 @@ mod memory {
 
     http_suite!(backend);
 }
+
+/// Against moto, which `tests/run` starts and names in `CREDBRIDGE_TEST_AWS_ENDPOINT`.
+#[cfg(feature = "aws")]
+mod aws {
+    use std::sync::Arc;
+
+    use credbridge_adapters::aws::{AwsConfig, AwsSecretsManagerBackend};
+    use credbridge_adapters::testkit::unique_scope;
+    use credbridge_adapters::Backend;
+
+    async fn backend() -> Arc<dyn Backend> {
+        let endpoint = std::env::var("CREDBRIDGE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+            panic!(
+                "CREDBRIDGE_TEST_AWS_ENDPOINT is not set: run tests/run, which starts moto \
+                 (the AWS Secrets Manager emulator) and sets it"
+            )
+        });
+        // moto's state is shared by the whole run, so every app gets a prefix of its own.
+        let config = AwsConfig {
+            region: Some("us-east-1".to_owned()),
+            endpoint_url: Some(endpoint),
+            name_prefix: format!("http/{}/", unique_scope()),
+            ..AwsConfig::default()
+        };
+        Arc::new(AwsSecretsManagerBackend::connect(&config).await.unwrap())
+    }
+
+    http_suite!(backend);
+}

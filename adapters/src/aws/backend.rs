@@ -1,13 +1,380 @@
-// Placeholder until the aws backend lands; replaced by its issue's work.
-use super::AwsConfig;
-use crate::{Error, Result};
+use std::time::Duration;
 
-pub struct AwsSecretsManagerBackend;
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_secretsmanager::config::SharedCredentialsProvider;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
+use aws_sdk_secretsmanager::Client;
+use zeroize::Zeroize;
+
+use super::config::DeletePolicy;
+use super::error::{create_error, delete_outcome, get_error, list_error};
+use super::AwsConfig;
+use crate::{
+    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Result,
+    Scope,
+};
+
+/// Credentials as AWS Secrets Manager secrets, one per key, named
+/// `{name_prefix}{scope}/{id}`, holding the document's JSON as the secret string.
+///
+/// One SDK client, shared by every request; it pools connections, caches credentials and
+/// refreshes them (an assumed role included) on its own.
+#[derive(Debug)]
+pub struct AwsSecretsManagerBackend {
+    client: Client,
+    names: SecretNames,
+    tags: Vec<Tag>,
+    kms_key_id: Option<String>,
+    delete_policy: DeletePolicy,
+}
 
 impl AwsSecretsManagerBackend {
-    pub async fn connect(_config: &AwsConfig) -> Result<crate::memory::MemoryBackend> {
-        Err(Error::invalid_config(
-            "backend 'aws' is not implemented yet",
-        ))
+    pub const KIND: &'static str = "aws";
+    /// AWS's limit on a secret's description.
+    const MAX_DESCRIPTION_CHARS: usize = 2048;
+    /// ListSecrets' largest page.
+    const LIST_PAGE_SIZE: i32 = 100;
+    /// The first retry waits at most this long; later ones double it, up to
+    /// [`Self::MAX_BACKOFF`], and `operation_timeout` bounds them all.
+    const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
+    const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+    /// Builds the client from `config` and the SDK's default chain. Does no I/O towards
+    /// Secrets Manager: an outage at start-up shows in the readiness probe, and the service
+    /// recovers when AWS does.
+    pub async fn connect(config: &AwsConfig) -> Result<Self> {
+        config.validate()?;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(config.connect_timeout)
+                    .operation_attempt_timeout(config.attempt_timeout)
+                    .operation_timeout(config.operation_timeout)
+                    .build(),
+            )
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(config.max_attempts)
+                    .with_initial_backoff(Self::INITIAL_BACKOFF)
+                    .with_max_backoff(Self::MAX_BACKOFF),
+            );
+        if let Some(profile) = &config.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(region) = &config.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        let mut shared = loader.load().await;
+        if shared.region().is_none() {
+            return Err(Error::invalid_config(
+                "backend.region: no AWS region found; set `region`, AWS_REGION, or a \
+                 region in the shared config profile",
+            ));
+        }
+        if let Some(role_arn) = &config.role_arn {
+            let mut role = AssumeRoleProvider::builder(role_arn)
+                .session_name(&config.role_session_name)
+                .configure(&shared);
+            if let Some(external_id) = &config.role_external_id {
+                role = role.external_id(external_id);
+            }
+            let provider = role.build().await;
+            shared = shared
+                .into_builder()
+                .credentials_provider(SharedCredentialsProvider::new(provider))
+                .build();
+        }
+        let mut client_config = aws_sdk_secretsmanager::config::Builder::from(&shared);
+        // Only Secrets Manager goes to the configured endpoint: STS, for an assumed role,
+        // keeps its own.
+        if let Some(endpoint_url) = &config.endpoint_url {
+            client_config = client_config.endpoint_url(endpoint_url);
+        }
+        let client = Client::from_conf(client_config.build());
+
+        let (managed_by_key, managed_by_value) = AwsConfig::MANAGED_BY_TAG;
+        let tags = std::iter::once((managed_by_key, managed_by_value))
+            .chain(
+                config
+                    .tags
+                    .iter()
+                    .map(|(key, value)| (key.as_str(), value.as_str())),
+            )
+            .map(|(key, value)| Tag::builder().key(key).value(value).build())
+            .collect();
+        tracing::debug!(
+            name_prefix = %config.name_prefix,
+            region = ?shared.region(),
+            endpoint_url = ?config.endpoint_url,
+            assumes_role = config.role_arn.is_some(),
+            "aws secrets manager client ready"
+        );
+        Ok(Self {
+            client,
+            names: SecretNames::new(&config.name_prefix),
+            tags,
+            kms_key_id: config.kms_key_id.clone(),
+            delete_policy: config.delete_policy(),
+        })
+    }
+}
+
+#[async_trait]
+impl Backend for AwsSecretsManagerBackend {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: Self::KIND,
+            capabilities: Capabilities {
+                persistent: true,
+                shared: true,
+            },
+        }
+    }
+
+    /// `CreateSecret`, which never overwrites: an existing name is `ResourceExists`.
+    async fn put(&self, key: &Key, document: &Document) -> Result<()> {
+        let name = self.names.name(key);
+        let mut request = self
+            .client
+            .create_secret()
+            .name(&name)
+            .secret_string(document.to_json())
+            .set_tags(Some(self.tags.clone()))
+            .set_kms_key_id(self.kms_key_id.clone());
+        if let Some(description) = description(document) {
+            request = request.description(description);
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| create_error(error, &name))
+    }
+
+    async fn get(&self, key: &Key) -> Result<Document> {
+        let name = self.names.name(key);
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(&name)
+            .send()
+            .await
+            .map_err(|error| get_error(error, &name))?;
+        let Some(mut text) = output.secret_string else {
+            return Err(Error::new(
+                ErrorKind::Unexpected,
+                "the secret holds binary data, not a credential's JSON",
+            )
+            .with_context("secret", &name));
+        };
+        let parsed = Document::from_json(&text);
+        text.zeroize();
+        // serde_json's message may quote the text it choked on, which is the secret: only
+        // the position is kept.
+        parsed.map_err(|error| {
+            Error::new(
+                ErrorKind::Unexpected,
+                "the secret's string is not a JSON object; was it written by credbridge?",
+            )
+            .with_context("secret", &name)
+            .with_context("position", format!("{}:{}", error.line(), error.column()))
+        })
+    }
+
+    /// `DeleteSecret` with the configured policy; an absent or already scheduled secret
+    /// counts as deleted.
+    async fn delete(&self, key: &Key) -> Result<()> {
+        let name = self.names.name(key);
+        let request = self.client.delete_secret().secret_id(&name);
+        let request = match self.delete_policy {
+            DeletePolicy::RecoveryWindow { days } => {
+                request.recovery_window_in_days(i64::from(days))
+            }
+            DeletePolicy::Immediate => request.force_delete_without_recovery(true),
+        };
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(error) => delete_outcome(error, &name),
+        }
+    }
+
+    /// `ListSecrets` with a name filter, page by page. AWS's name filter is a prefix match
+    /// that ignores case, so each name is checked again here, exactly.
+    async fn list(&self, scope: &Scope) -> Result<Vec<CredentialId>> {
+        let prefix = self.names.scope_prefix(scope);
+        let mut ids = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = self
+                .client
+                .list_secrets()
+                .filters(name_filter(&prefix))
+                .max_results(Self::LIST_PAGE_SIZE)
+                .set_next_token(next_token)
+                .send()
+                .await
+                .map_err(|error| list_error(error, &prefix))?;
+            ids.extend(
+                page.secret_list()
+                    .iter()
+                    // Secrets in their recovery window count as deleted.
+                    .filter(|entry| entry.deleted_date().is_none())
+                    .filter_map(|entry| self.names.id_in_scope(scope, entry.name()?)),
+            );
+            next_token = page.next_token;
+            if next_token.is_none() {
+                break;
+            }
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
+
+    /// One `ListSecrets` of at most one secret under the prefix: proves the endpoint
+    /// answers and the identity is allowed to list.
+    async fn check(&self) -> Result<()> {
+        let prefix = self.names.prefix.clone();
+        let mut request = self.client.list_secrets().max_results(1);
+        if !prefix.is_empty() {
+            request = request.filters(name_filter(&prefix));
+        }
+        request
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| list_error(error, &prefix))
+    }
+}
+
+/// The secret's description: the credential's name, which is a label, not a secret.
+fn description(document: &Document) -> Option<String> {
+    let name = document.get("name")?.as_str()?;
+    Some(
+        name.chars()
+            .take(AwsSecretsManagerBackend::MAX_DESCRIPTION_CHARS)
+            .collect(),
+    )
+}
+
+fn name_filter(prefix: &str) -> Filter {
+    Filter::builder()
+        .key(FilterNameStringType::Name)
+        .values(prefix)
+        .build()
+}
+
+/// Where a key lives in Secrets Manager: `{name_prefix}{scope}/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SecretNames {
+    prefix: String,
+}
+
+impl SecretNames {
+    fn new(prefix: &str) -> Self {
+        Self {
+            prefix: prefix.to_owned(),
+        }
+    }
+
+    /// The name every secret of `scope` starts with. The one place names are made: scope
+    /// and id are already restricted to `[A-Za-z0-9_-]`, so the `/` after the scope is
+    /// the only separator, and one scope's prefix never starts another's.
+    fn scope_prefix(&self, scope: &Scope) -> String {
+        format!("{}{}/", self.prefix, scope)
+    }
+
+    fn name(&self, key: &Key) -> String {
+        let mut name = self.scope_prefix(&key.scope);
+        name.push_str(key.id.as_str());
+        name
+    }
+
+    /// The id of a secret `name` in `scope`, or `None` when the name is not one credbridge
+    /// made for that scope.
+    fn id_in_scope(&self, scope: &Scope, name: &str) -> Option<CredentialId> {
+        let id = name.strip_prefix(&self.scope_prefix(scope))?;
+        CredentialId::parse(id).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn key(scope: &str, id: &str) -> Key {
+        Key::new(
+            Scope::parse(scope).unwrap(),
+            CredentialId::parse(id).unwrap(),
+        )
+    }
+
+    #[test]
+    fn names_are_prefix_scope_slash_id() {
+        let names = SecretNames::new("credbridge/");
+        assert_eq!(
+            names.name(&key("default", "cred_0a")),
+            "credbridge/default/cred_0a"
+        );
+        assert_eq!(SecretNames::new("").name(&key("team-a", "x")), "team-a/x");
+        assert_eq!(
+            SecretNames::new("prod/skyvern-").name(&key("s", "i")),
+            "prod/skyvern-s/i"
+        );
+    }
+
+    #[test]
+    fn ids_come_back_from_names_of_their_scope_only() {
+        let names = SecretNames::new("credbridge/");
+        let team = Scope::parse("team").unwrap();
+        let made = names.name(&key("team", "cred_1"));
+        assert_eq!(
+            names.id_in_scope(&team, &made),
+            Some(CredentialId::parse("cred_1").unwrap())
+        );
+        for foreign in [
+            "credbridge/teams/cred_1",
+            "credbridge/Team/cred_1",
+            "CREDBRIDGE/team/cred_1",
+            "credbridge/team/",
+            "credbridge/team/a/b",
+            "other/team/cred_1",
+            "credbridge/team/cred.1",
+        ] {
+            assert_eq!(names.id_in_scope(&team, foreign), None, "{foreign}");
+        }
+    }
+
+    #[test]
+    fn a_scope_prefix_never_starts_another_scope() {
+        let names = SecretNames::new("p/");
+        let short = names.scope_prefix(&Scope::parse("ab").unwrap());
+        let long = names.name(&key("abc", "id"));
+        assert!(!long.starts_with(&short));
+    }
+
+    #[test]
+    fn description_is_the_credential_name_when_a_string() {
+        let document = |value| match value {
+            serde_json::Value::Object(fields) => Document::new(fields),
+            _ => unreachable!("test documents are objects"),
+        };
+        assert_eq!(
+            description(&document(json!({"name": "shop", "password": "p"}))),
+            Some("shop".to_owned())
+        );
+        assert_eq!(description(&document(json!({"name": 3}))), None);
+        assert_eq!(description(&document(json!({}))), None);
+        let long = "n".repeat(5000);
+        assert_eq!(
+            description(&document(json!({ "name": long }))).map(|text| text.len()),
+            Some(2048)
+        );
     }
 }

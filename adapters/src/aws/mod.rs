@@ -3,7 +3,9 @@
 #[cfg(feature = "aws")]
 mod backend;
 mod config;
+#[cfg(feature = "aws")]
+mod error;
 
 #[cfg(feature = "aws")]
 pub use backend::AwsSecretsManagerBackend;
-pub use config::AwsConfig;
+pub use config::{AwsConfig, DeletePolicy};

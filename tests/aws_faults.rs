@@ -1,0 +1,311 @@
+//! The AWS backend beyond the shared suites, through the whole service where it matters:
+//! an endpoint that goes away or stops answering, secrets in their recovery window, what a
+//! created secret carries, and listing past one page. Against moto, which `tests/run`
+//! starts and names in `CREDBRIDGE_TEST_AWS_ENDPOINT`, behind a proxy the tests can cut.
+#![cfg(feature = "aws")]
+
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use credbridge::Settings;
+use credbridge_adapters::aws::{AwsConfig, AwsSecretsManagerBackend};
+use credbridge_adapters::testkit::unique_scope;
+use credbridge_adapters::Backend;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Mutex;
+use tokio::task::{JoinHandle, JoinSet};
+
+use helpers::{assert_error, password, TestApp};
+
+fn moto_endpoint() -> String {
+    std::env::var("CREDBRIDGE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "CREDBRIDGE_TEST_AWS_ENDPOINT is not set: run tests/run, which starts moto \
+             (the AWS Secrets Manager emulator) and sets it"
+        )
+    })
+}
+
+fn moto_address() -> SocketAddr {
+    let endpoint = moto_endpoint();
+    let authority = endpoint
+        .strip_prefix("http://")
+        .expect("moto's endpoint is http://host:port");
+    authority
+        .parse()
+        .expect("moto's endpoint is an IP address and a port")
+}
+
+/// The AWS backend with the default timeouts and retries, pointed at `endpoint`, under a
+/// prefix of its own.
+async fn backend_at(endpoint: &str, name_prefix: &str) -> Arc<dyn Backend> {
+    let config = AwsConfig {
+        region: Some("us-east-1".to_owned()),
+        endpoint_url: Some(endpoint.to_owned()),
+        name_prefix: name_prefix.to_owned(),
+        ..AwsConfig::default()
+    };
+    Arc::new(AwsSecretsManagerBackend::connect(&config).await.unwrap())
+}
+
+fn unique_prefix() -> String {
+    format!("faults/{}/", unique_scope())
+}
+
+/// The service's own limit on a request; the backend must answer before it.
+fn request_timeout() -> Duration {
+    Settings::default().http.request_timeout
+}
+
+/// A TCP proxy in front of moto that can refuse connections, or accept them and never
+/// answer, and then come back on the same port, as an AWS endpoint does after an outage.
+struct Proxy {
+    address: SocketAddr,
+    upstream: SocketAddr,
+    running: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Proxy {
+    async fn start(upstream: SocketAddr) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let proxy = Self {
+            address,
+            upstream,
+            running: Mutex::new(None),
+        };
+        *proxy.running.lock().await = Some(tokio::spawn(forward(listener, upstream)));
+        proxy
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Closes the port and every open connection: connections are refused.
+    async fn refuse(&self) {
+        if let Some(task) = self.running.lock().await.take() {
+            // Dropping the task drops the listener and the connections it owns.
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
+    /// Accepts connections and never answers on them.
+    async fn stall(&self) {
+        self.refuse().await;
+        let listener = TcpListener::bind(self.address).await.unwrap();
+        *self.running.lock().await = Some(tokio::spawn(hold(listener)));
+    }
+
+    /// Forwards to moto again, on the same port.
+    async fn restore(&self) {
+        self.refuse().await;
+        let listener = TcpListener::bind(self.address).await.unwrap();
+        *self.running.lock().await = Some(tokio::spawn(forward(listener, self.upstream)));
+    }
+}
+
+async fn forward(listener: TcpListener, upstream: SocketAddr) {
+    // Owned here, so aborting this task closes every connection it opened.
+    let mut connections = JoinSet::new();
+    while let Ok((mut client, _)) = listener.accept().await {
+        connections.spawn(async move {
+            if let Ok(mut server) = TcpStream::connect(upstream).await {
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+            }
+        });
+        while connections.try_join_next().is_some() {}
+    }
+}
+
+async fn hold(listener: TcpListener) {
+    let mut held = Vec::new();
+    while let Ok((client, _)) = listener.accept().await {
+        held.push(client);
+    }
+}
+
+async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, Duration) {
+    let started = Instant::now();
+    let output = call.await;
+    (output, started.elapsed())
+}
+
+async fn readyz(app: &TestApp) -> StatusCode {
+    app.client
+        .get(format!("http://{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+/// Sends one Secrets Manager call to moto directly, signed as moto accepts.
+async fn moto_call(target: &str, body: Value) -> Value {
+    let response = reqwest::Client::new()
+        .post(moto_endpoint())
+        .header("X-Amz-Target", format!("secretsmanager.{target}"))
+        .header("Content-Type", "application/x-amz-json-1.1")
+        .header(
+            "Authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20240101/us-east-1/secretsmanager/aws4_request, \
+             SignedHeaders=host, Signature=0",
+        )
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        response.status().is_success(),
+        "{target}: {}",
+        response.status()
+    );
+    serde_json::from_slice(&response.bytes().await.unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_down_is_503_within_the_timeout_and_recovers_without_restart() {
+    let proxy = Proxy::start(moto_address()).await;
+    let app = TestApp::spawn(backend_at(&proxy.endpoint(), &unique_prefix()).await).await;
+    let body = password();
+    let id = app.create_ok(&body).await;
+    assert_eq!(app.read_ok(&id).await["password"], body["password"]);
+
+    proxy.refuse().await;
+    for (what, (response, elapsed)) in [
+        ("read", timed(app.read(&id)).await),
+        ("create", timed(app.create(&body)).await),
+        ("delete", timed(app.delete(&id)).await),
+        ("connection test", timed(app.connection_test()).await),
+    ] {
+        assert!(
+            elapsed < request_timeout(),
+            "{what} took {elapsed:?} to report the outage"
+        );
+        assert_eq!(response.headers()["retry-after"], "1", "{what}");
+        assert_error(
+            response,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+        )
+        .await;
+    }
+    assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
+
+    // The same app, the same client: nothing restarted.
+    proxy.restore().await;
+    assert_eq!(app.read_ok(&id).await["password"], body["password"]);
+    assert_eq!(readyz(&app).await, StatusCode::OK);
+    let second = app.create_ok(&body).await;
+    assert_eq!(app.delete(&second).await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoint_that_never_answers_is_503_before_the_request_timeout() {
+    let proxy = Proxy::start(moto_address()).await;
+    let app = TestApp::spawn(backend_at(&proxy.endpoint(), &unique_prefix()).await).await;
+    let id = app.create_ok(&password()).await;
+
+    proxy.stall().await;
+    let (response, elapsed) = timed(app.read(&id)).await;
+    // The backend's operation timeout fires first, so the answer is the backend's own 503
+    // rather than the service's generic request timeout.
+    assert_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    assert!(
+        elapsed < request_timeout(),
+        "a stalled endpoint took {elapsed:?}"
+    );
+
+    proxy.restore().await;
+    assert_eq!(app.read(&id).await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_deleted_secret_reads_404_and_deletes_2xx() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn(backend_at(&moto_endpoint(), &prefix).await).await;
+    let id = app.create_ok(&password()).await;
+    assert_eq!(app.delete(&id).await.status(), StatusCode::OK);
+
+    // The default policy keeps the secret, scheduled for deletion, for 7 days: it is
+    // still there, which is what makes AWS answer InvalidRequestException below.
+    let name = format!("{prefix}{}/{id}", app.scope);
+    let described = moto_call("DescribeSecret", json!({ "SecretId": name })).await;
+    assert!(!described["DeletedDate"].is_null(), "{described}");
+
+    assert_error(app.read(&id).await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_eq!(app.delete(&id).await.status(), StatusCode::OK);
+    assert_eq!(app.delete(&id).await.status(), StatusCode::OK);
+    assert!(app.stored_ids().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn created_secrets_carry_the_name_tags_and_description() {
+    let prefix = unique_prefix();
+    let config = AwsConfig {
+        region: Some("us-east-1".to_owned()),
+        endpoint_url: Some(moto_endpoint()),
+        name_prefix: prefix.clone(),
+        tags: [("team".to_owned(), "automation".to_owned())].into(),
+        ..AwsConfig::default()
+    };
+    let backend = Arc::new(AwsSecretsManagerBackend::connect(&config).await.unwrap());
+    let app = TestApp::spawn(backend).await;
+    let body = password();
+    let id = app.create_ok(&body).await;
+
+    let name = format!("{prefix}{}/{id}", app.scope);
+    let described = moto_call("DescribeSecret", json!({ "SecretId": name })).await;
+    assert_eq!(described["Name"], name.as_str());
+    assert_eq!(described["Description"], body["name"]);
+    let tags = described["Tags"].as_array().unwrap();
+    assert!(
+        tags.contains(&json!({"Key": "managed-by", "Value": "credbridge"})),
+        "{tags:?}"
+    );
+    assert!(
+        tags.contains(&json!({"Key": "team", "Value": "automation"})),
+        "{tags:?}"
+    );
+
+    let stored = moto_call("GetSecretValue", json!({ "SecretId": name })).await;
+    let document: Value = serde_json::from_str(stored["SecretString"].as_str().unwrap()).unwrap();
+    assert_eq!(document["password"], body["password"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn list_pages_through_more_than_one_page_of_secrets() {
+    // ListSecrets answers at most 100 secrets per page.
+    let backend = backend_at(&moto_endpoint(), &unique_prefix()).await;
+    let scope = unique_scope();
+    let keys: Vec<_> = (0..130)
+        .map(|_| credbridge_adapters::testkit::fresh_key(&scope))
+        .collect();
+    let mut puts = JoinSet::new();
+    for key in keys.clone() {
+        let backend = Arc::clone(&backend);
+        puts.spawn(async move {
+            let document = credbridge_adapters::testkit::document(json!({"name": "n"}));
+            backend.put(&key, &document).await
+        });
+    }
+    while let Some(put) = puts.join_next().await {
+        put.unwrap().unwrap();
+    }
+    let mut expected: Vec<_> = keys.into_iter().map(|key| key.id).collect();
+    expected.sort();
+    assert_eq!(backend.list(&scope).await.unwrap(), expected);
+}
