@@ -122,7 +122,7 @@ impl Lease {
     /// Renewal can still extend the token meaningfully.
     fn worth_renewing(&self) -> bool {
         match (self.ttl, self.first_ttl) {
-            (Some(ttl), Some(first)) => self.renewable && ttl * 3 >= first,
+            (Some(ttl), Some(first)) => self.renewable && ttl * 2 > first,
             _ => false,
         }
     }
