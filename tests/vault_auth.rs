@@ -27,7 +27,9 @@ fn config(double: &VaultDouble, prefix: &str, auth: VaultAuth) -> VaultConfig {
 }
 
 async fn spawn(config: &VaultConfig) -> TestApp {
-    let backend = VaultBackend::connect(config).await.expect("connects to the double");
+    let backend = VaultBackend::connect(config)
+        .await
+        .expect("connects to the double");
     TestApp::spawn(Arc::new(backend)).await
 }
 
@@ -58,14 +60,24 @@ async fn approle_logs_in_once_renews_then_logs_in_again_near_max_ttl() {
     let prefix = unique_prefix();
     // TTL 3 s, max TTL 5 s: renewed at ~2 s; at ~4 s renewal grants only the 1 s left,
     // so credbridge logs in again before the token dies at 5 s.
-    let spec = TokenSpec::new(Policy::credbridge("secret", 2, &prefix), Duration::from_secs(3))
-        .max_ttl(Duration::from_secs(5));
+    let spec = TokenSpec::new(
+        Policy::credbridge("secret", 2, &prefix),
+        Duration::from_secs(3),
+    )
+    .max_ttl(Duration::from_secs(5));
     double.add_approle("approle", "role-1", "secret-1", spec);
     let app = spawn(&config(&double, &prefix, approle("role-1", "secret-1"))).await;
     let id = app.create_ok(&password()).await;
-    assert_eq!(double.logins("approle"), 1, "one login shared by every request");
+    assert_eq!(
+        double.logins("approle"),
+        1,
+        "one login shared by every request"
+    );
 
-    assert!(eventually(Duration::from_secs(4), || double.renewals() >= 1).await, "renewed");
+    assert!(
+        eventually(Duration::from_secs(4), || double.renewals() >= 1).await,
+        "renewed"
+    );
     assert_eq!(double.logins("approle"), 1, "renewal, not a new login");
     assert!(
         eventually(Duration::from_secs(5), || double.logins("approle") == 2).await,
@@ -81,7 +93,10 @@ async fn approle_logs_in_once_renews_then_logs_in_again_near_max_ttl() {
 async fn approle_recovers_from_an_early_expiry_with_a_single_login() {
     let double = VaultDouble::start().await;
     let prefix = unique_prefix();
-    let spec = TokenSpec::new(Policy::credbridge("secret", 2, &prefix), Duration::from_secs(600));
+    let spec = TokenSpec::new(
+        Policy::credbridge("secret", 2, &prefix),
+        Duration::from_secs(600),
+    );
     double.add_approle("approle", "role-1", "secret-1", spec);
     let app = Arc::new(spawn(&config(&double, &prefix, approle("role-1", "secret-1"))).await);
     let id = app.create_ok(&password()).await;
@@ -95,14 +110,21 @@ async fn approle_recovers_from_an_early_expiry_with_a_single_login() {
     while let Some(read) = reads.join_next().await {
         assert_eq!(read.unwrap()["username"], "ada@example.com");
     }
-    assert_eq!(double.logins("approle"), 2, "ten denied requests, one new login");
+    assert_eq!(
+        double.logins("approle"),
+        2,
+        "ten denied requests, one new login"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn approle_reads_the_secret_id_file_at_login() {
     let double = VaultDouble::start().await;
     let prefix = unique_prefix();
-    let spec = TokenSpec::new(Policy::credbridge("secret", 2, &prefix), Duration::from_secs(600));
+    let spec = TokenSpec::new(
+        Policy::credbridge("secret", 2, &prefix),
+        Duration::from_secs(600),
+    );
     double.add_approle("approle", "role-1", "rotated-secret", spec);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("secret-id");
@@ -122,11 +144,17 @@ async fn approle_reads_the_secret_id_file_at_login() {
 async fn a_wrong_secret_id_fails_start_up_without_printing_it() {
     let double = VaultDouble::start().await;
     let prefix = unique_prefix();
-    let spec = TokenSpec::new(Policy::credbridge("secret", 2, &prefix), Duration::from_secs(60));
+    let spec = TokenSpec::new(
+        Policy::credbridge("secret", 2, &prefix),
+        Duration::from_secs(60),
+    );
     double.add_approle("approle", "role-1", "right-secret", spec);
-    let Err(error) =
-        VaultBackend::connect(&config(&double, &prefix, approle("role-1", "wrong-secret-value")))
-            .await
+    let Err(error) = VaultBackend::connect(&config(
+        &double,
+        &prefix,
+        approle("role-1", "wrong-secret-value"),
+    ))
+    .await
     else {
         panic!("a wrong secret id logged in");
     };
@@ -139,7 +167,10 @@ async fn kubernetes_logs_in_with_the_jwt_renews_and_recovers_from_expiry() {
     let double = VaultDouble::start().await;
     let prefix = unique_prefix();
     let jwt = "eyJhbGciOiJSUzI1NiJ9.service-account.signature";
-    let spec = TokenSpec::new(Policy::credbridge("secret", 2, &prefix), Duration::from_secs(3));
+    let spec = TokenSpec::new(
+        Policy::credbridge("secret", 2, &prefix),
+        Duration::from_secs(3),
+    );
     double.add_kubernetes_role("kubernetes", "credbridge", jwt, spec);
     let dir = tempfile::tempdir().unwrap();
     let jwt_path = dir.path().join("token");
@@ -153,7 +184,10 @@ async fn kubernetes_logs_in_with_the_jwt_renews_and_recovers_from_expiry() {
     let id = app.create_ok(&password()).await;
     assert_eq!(double.logins("kubernetes"), 1);
 
-    assert!(eventually(Duration::from_secs(4), || double.renewals() >= 1).await, "renewed");
+    assert!(
+        eventually(Duration::from_secs(4), || double.renewals() >= 1).await,
+        "renewed"
+    );
     assert_eq!(double.logins("kubernetes"), 1);
 
     double.expire_logins("kubernetes");
@@ -171,7 +205,10 @@ async fn a_static_token_is_renewed_before_it_expires() {
     ));
     let app = spawn(&vault_config(&double.address(), &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
-    assert!(eventually(Duration::from_secs(4), || double.renewals() >= 1).await, "renewed");
+    assert!(
+        eventually(Duration::from_secs(4), || double.renewals() >= 1).await,
+        "renewed"
+    );
     // Past the first TTL, the token still works because it was renewed.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     app.read_ok(&id).await;

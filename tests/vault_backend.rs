@@ -12,7 +12,9 @@ use credbridge_adapters::{Backend, ErrorKind};
 use serde_json::json;
 
 fn credential() -> credbridge_adapters::Document {
-    document(json!({"name": "n", "type": "password", "username": "ada", "password": "pw", "totp": null}))
+    document(
+        json!({"name": "n", "type": "password", "username": "ada", "password": "pw", "totp": null}),
+    )
 }
 
 #[tokio::test]
@@ -37,15 +39,23 @@ async fn fields_are_top_level_keys_at_mount_prefix_scope_id() {
 async fn kv2_delete_removes_every_version_and_the_metadata() {
     let double = VaultDouble::start().await;
     let prefix = unique_prefix();
-    let backend = VaultBackend::connect(&vault_config(&double.address(), &double.root_token(), "secret", &prefix))
-        .await
-        .unwrap();
+    let backend = VaultBackend::connect(&vault_config(
+        &double.address(),
+        &double.root_token(),
+        "secret",
+        &prefix,
+    ))
+    .await
+    .unwrap();
     let key = fresh_key(&unique_scope());
     backend.put(&key, &credential()).await.unwrap();
     let path = format!("{prefix}/{}/{}", key.scope, key.id);
     assert!(double.has_metadata("secret", &path));
     backend.delete(&key).await.unwrap();
-    assert!(!double.has_metadata("secret", &path), "a soft-deleted version stayed behind");
+    assert!(
+        !double.has_metadata("secret", &path),
+        "a soft-deleted version stayed behind"
+    );
     // With the metadata gone, the id can be created again (cas=0 passes).
     backend.put(&key, &credential()).await.unwrap();
 }
@@ -65,7 +75,12 @@ async fn kv2_read_of_a_soft_deleted_or_destroyed_latest_version_is_not_found() {
     ] {
         let key = fresh_key(&unique_scope());
         backend.put(&key, &credential()).await.unwrap();
-        let url = format!("{}/v1/secret/{section}/{prefix}/{}/{}", double.address(), key.scope, key.id);
+        let url = format!(
+            "{}/v1/secret/{section}/{prefix}/{}/{}",
+            double.address(),
+            key.scope,
+            key.id
+        );
         let mut request = client
             .request(method.parse().unwrap(), url)
             .header("X-Vault-Token", &root);
@@ -87,12 +102,22 @@ async fn kv_version_auto_asks_the_mount_and_a_forced_version_is_used_as_is() {
     let mut config = vault_config(&double.address(), &double.root_token(), "kv", &prefix);
     let key = fresh_key(&unique_scope());
     // `kv` is KV v1: auto-detection stores at kv/<prefix>/..., not kv/data/...
-    VaultBackend::connect(&config).await.unwrap().put(&key, &credential()).await.unwrap();
-    assert!(double.stored("kv", &format!("{prefix}/{}/{}", key.scope, key.id)).is_some());
+    VaultBackend::connect(&config)
+        .await
+        .unwrap()
+        .put(&key, &credential())
+        .await
+        .unwrap();
+    assert!(double
+        .stored("kv", &format!("{prefix}/{}/{}", key.scope, key.id))
+        .is_some());
     // Forcing v2 on a v1 mount writes to `data/...` paths, which is not where v1 reads.
     config.kv_version = KvVersion::V2;
     let forced = VaultBackend::connect(&config).await.unwrap();
-    assert_eq!(forced.get(&key).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(
+        forced.get(&key).await.unwrap_err().kind(),
+        ErrorKind::NotFound
+    );
 }
 
 #[tokio::test]
@@ -129,5 +154,7 @@ async fn the_namespace_is_sent_with_every_request() {
     assert_eq!(backend.get(&key).await.unwrap(), credential());
     backend.check().await.unwrap();
     // Stored in team-a's mount, not the root namespace's.
-    assert!(double.stored("secret", &format!("{prefix}/{}/{}", key.scope, key.id)).is_none());
+    assert!(double
+        .stored("secret", &format!("{prefix}/{}/{}", key.scope, key.id))
+        .is_none());
 }

@@ -18,7 +18,9 @@ use helpers::{assert_error, password, TestApp};
 use reqwest::StatusCode;
 
 async fn spawn(config: &VaultConfig) -> TestApp {
-    let backend = VaultBackend::connect(config).await.expect("connects to the double");
+    let backend = VaultBackend::connect(config)
+        .await
+        .expect("connects to the double");
     TestApp::spawn(Arc::new(backend)).await
 }
 
@@ -27,7 +29,12 @@ fn fast_config(double: &VaultDouble) -> VaultConfig {
     VaultConfig {
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_secs(1),
-        ..vault_config(&double.address(), &double.root_token(), "secret", &unique_prefix())
+        ..vault_config(
+            &double.address(),
+            &double.root_token(),
+            "secret",
+            &unique_prefix(),
+        )
     }
 }
 
@@ -44,8 +51,17 @@ async fn vault_down_is_503_within_the_timeout_and_recovers_without_a_restart() {
 
     double.stop().await;
     let started = Instant::now();
-    let message = assert_error(app.read(&id).await, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let message = assert_error(
+        app.read(&id).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(message.contains("unavailable"), "{message}");
     assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
 
@@ -62,8 +78,17 @@ async fn a_vault_slower_than_the_request_timeout_is_503_in_time() {
 
     double.set_delay(Duration::from_secs(5));
     let started = Instant::now();
-    assert_error(app.read(&id).await, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert_error(
+        app.read(&id).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 
     double.set_delay(Duration::ZERO);
     app.read_ok(&id).await;
@@ -77,8 +102,18 @@ async fn a_sealed_vault_is_503_and_fails_readiness_until_unsealed() {
     assert_eq!(readyz(&app).await, StatusCode::OK);
 
     double.seal();
-    assert_error(app.read(&id).await, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
-    assert_error(app.create(&password()).await, StatusCode::SERVICE_UNAVAILABLE, "backend_unavailable").await;
+    assert_error(
+        app.read(&id).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    assert_error(
+        app.create(&password()).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
     assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
 
     double.unseal();
@@ -90,10 +125,18 @@ async fn a_sealed_vault_is_503_and_fails_readiness_until_unsealed() {
 async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
     let double = VaultDouble::start().await;
     let (allowed, outside) = (unique_prefix(), unique_prefix());
-    let token = double.create_token(TokenSpec::unlimited(Policy::credbridge("secret", 2, &allowed)));
+    let token = double.create_token(TokenSpec::unlimited(Policy::credbridge(
+        "secret", 2, &allowed,
+    )));
 
     // A credential stored under `outside` by someone else.
-    let root = spawn(&vault_config(&double.address(), &double.root_token(), "secret", &outside)).await;
+    let root = spawn(&vault_config(
+        &double.address(),
+        &double.root_token(),
+        "secret",
+        &outside,
+    ))
+    .await;
     let id = root.create_ok(&password()).await;
 
     // credbridge configured with a prefix its token's policy does not cover.
@@ -104,7 +147,12 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
     let denied = app.read(&id).await;
     let message = assert_error(denied, StatusCode::BAD_GATEWAY, "backend_permission_denied").await;
     assert!(message.contains("Permission was denied"), "{message}");
-    assert_error(app.create(&password()).await, StatusCode::BAD_GATEWAY, "backend_permission_denied").await;
+    assert_error(
+        app.create(&password()).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_permission_denied",
+    )
+    .await;
     assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
 
     // The same token under its own prefix works: the policy, not the token, said no.
@@ -117,12 +165,19 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
 async fn an_expired_static_token_is_502_permission_denied() {
     let double = VaultDouble::start().await;
     let prefix = unique_prefix();
-    let token = double.create_token(TokenSpec::unlimited(Policy::credbridge("secret", 2, &prefix)));
+    let token = double.create_token(TokenSpec::unlimited(Policy::credbridge(
+        "secret", 2, &prefix,
+    )));
     let app = spawn(&vault_config(&double.address(), &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
     // Nothing to log in again with: the denial stands, and says so.
     double.expire_token(&token);
-    assert_error(app.read(&id).await, StatusCode::BAD_GATEWAY, "backend_permission_denied").await;
+    assert_error(
+        app.read(&id).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_permission_denied",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -133,5 +188,9 @@ async fn start_up_fails_when_vault_is_down() {
     let Err(error) = VaultBackend::connect(&config).await else {
         panic!("connected to a stopped Vault");
     };
-    assert_eq!(error.kind(), credbridge_adapters::ErrorKind::Unavailable, "{error}");
+    assert_eq!(
+        error.kind(),
+        credbridge_adapters::ErrorKind::Unavailable,
+        "{error}"
+    );
 }

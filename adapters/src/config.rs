@@ -16,6 +16,8 @@ use crate::{Backend, Error, Result};
 /// The `[backend]` table: `kind` picks the backend, the other keys are its own.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
+// Parsed once at start-up and kept in one place: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum BackendConfig {
     /// In-process, lost on restart: for development and tests.
     Memory(MemoryConfig),

@@ -61,9 +61,11 @@ async fn read_secret_file(path: &PathBuf, key: &'static str) -> Result<SecretTex
     })?;
     let text = text.trim();
     if text.is_empty() {
-        return Err(Error::invalid_config("a secret file named in the configuration is empty")
-            .with_context("key", key)
-            .with_context("path", path.display()));
+        return Err(
+            Error::invalid_config("a secret file named in the configuration is empty")
+                .with_context("key", key)
+                .with_context("path", path.display()),
+        );
     }
     Ok(SecretText::new(text))
 }
@@ -168,7 +170,12 @@ impl Session {
     /// The token to send now.
     pub fn current(&self) -> Arc<Login> {
         // A poisoned lock only means a panic while swapping an `Arc`; the value is whole.
-        Arc::clone(&self.current.read().unwrap_or_else(|poison| poison.into_inner()))
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
     }
 
     fn install(&self, token: SecretText, lease: Lease, generation: u64) -> Arc<Login> {
@@ -201,7 +208,10 @@ impl Session {
             Err(error) if kind(&error, Request::Other) == ErrorKind::PermissionDenied => {}
             Err(error) => return Err(classify(error, Request::Other, "look up the token")),
         }
-        tracing::info!(method = self.method.name(), "the Vault token is no longer valid");
+        tracing::info!(
+            method = self.method.name(),
+            "the Vault token is no longer valid"
+        );
         match &self.method {
             Method::Static(_) => Ok(false),
             Method::TokenFile(path) => {
@@ -253,7 +263,11 @@ impl Session {
                     let mut lease = Lease::new(auth.lease_duration, auth.renewable);
                     lease.first_ttl = current.lease.first_ttl;
                     self.install(current.token.clone(), lease, current.generation);
-                    tracing::debug!(method = self.method.name(), ttl_seconds = auth.lease_duration, "renewed the Vault token");
+                    tracing::debug!(
+                        method = self.method.name(),
+                        ttl_seconds = auth.lease_duration,
+                        "renewed the Vault token"
+                    );
                     return Ok(());
                 }
                 Err(error) if is_unavailable(&error) => {
@@ -359,7 +373,11 @@ async fn obtain(http: &Arc<Http>, method: &Method) -> Result<(SecretText, Lease)
                 .map_err(|error| classify(error, Request::Other, "log in with Kubernetes"))?
         }
     };
-    tracing::info!(method = method.name(), ttl_seconds = auth.lease_duration, "logged in to Vault");
+    tracing::info!(
+        method = method.name(),
+        ttl_seconds = auth.lease_duration,
+        "logged in to Vault"
+    );
     Ok((
         SecretText::new(auth.client_token),
         Lease::new(auth.lease_duration, auth.renewable),
@@ -386,7 +404,10 @@ mod tests {
     #[test]
     fn a_lease_is_refreshed_two_thirds_in() {
         let lease = Lease::new(30, true);
-        assert_eq!(lease.refresh_at(), Some(lease.since + Duration::from_secs(20)));
+        assert_eq!(
+            lease.refresh_at(),
+            Some(lease.since + Duration::from_secs(20))
+        );
         assert!(lease.worth_renewing());
     }
 

@@ -71,7 +71,11 @@ struct Env {
 
 impl Env {
     fn from_process() -> Self {
-        let var = |name| std::env::var(name).ok().filter(|value: &String| !value.is_empty());
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value: &String| !value.is_empty())
+        };
         Self {
             addr: var("VAULT_ADDR"),
             token: var("VAULT_TOKEN"),
@@ -121,15 +125,14 @@ fn resolve(config: &VaultConfig, env: Env) -> Result<Resolved> {
             },
         },
         VaultAuth::Approle(auth) => {
-            let secret_id = match (&auth.secret_id, &auth.secret_id_file) {
-                (Some(secret), None) => SecretSource::Value(secret.clone()),
-                (None, Some(path)) => SecretSource::File(path.clone()),
-                _ => {
-                    return Err(Error::invalid_config(
+            let secret_id =
+                match (&auth.secret_id, &auth.secret_id_file) {
+                    (Some(secret), None) => SecretSource::Value(secret.clone()),
+                    (None, Some(path)) => SecretSource::File(path.clone()),
+                    _ => return Err(Error::invalid_config(
                         "AppRole needs exactly one of `auth.secret_id` and `auth.secret_id_file`",
-                    ))
-                }
-            };
+                    )),
+                };
             if auth.role_id.is_empty() {
                 return Err(Error::invalid_config("`auth.role_id` is empty"));
             }
@@ -255,9 +258,11 @@ impl VaultBackend {
         match (info.engine.as_str(), version) {
             ("kv", Some("2")) => Ok(Version::V2),
             ("kv" | "generic", _) => Ok(Version::V1),
-            (other, _) => Err(Error::invalid_config("the mount is not a KV secrets engine")
-                .with_context("mount", &self.layout.mount)
-                .with_context("type", other)),
+            (other, _) => Err(
+                Error::invalid_config("the mount is not a KV secrets engine")
+                    .with_context("mount", &self.layout.mount)
+                    .with_context("type", other),
+            ),
         }
     }
 
@@ -344,8 +349,10 @@ impl Backend for VaultBackend {
                     Err(error) if error.kind() == ErrorKind::NotFound => {}
                     Err(error) => return Err(error),
                 }
-                let data: std::collections::HashMap<&str, &Value> =
-                    fields.iter().map(|(name, value)| (name.as_str(), value)).collect();
+                let data: std::collections::HashMap<&str, &Value> = fields
+                    .iter()
+                    .map(|(name, value)| (name.as_str(), value))
+                    .collect();
                 let data = &data;
                 self.run(Request::Other, "create", |conn| async move {
                     vaultrs::kv1::set(&conn, mount, path, data).await
@@ -426,7 +433,9 @@ impl Backend for VaultBackend {
         let health = ReadHealthRequest::builder()
             .standbyok(Some(true))
             .build()
-            .map_err(|error| Error::new(ErrorKind::Unexpected, "health request").with_source(error))?;
+            .map_err(|error| {
+                Error::new(ErrorKind::Unexpected, "health request").with_source(error)
+            })?;
         let conn = self.session.http().conn("");
         let answer = vaultrs::api::exec_with_no_result(&conn, health)
             .await
@@ -441,9 +450,19 @@ impl Backend for VaultBackend {
             .policy_path(&format!("{}/readiness-probe/probe", self.layout.prefix));
         let probe = probe.as_str();
         let allowed = self
-            .run(Request::Other, "check the token's capabilities", |conn| async move {
-                exec(&conn, CapabilitiesSelf { path: probe.to_owned() }).await
-            })
+            .run(
+                Request::Other,
+                "check the token's capabilities",
+                |conn| async move {
+                    exec(
+                        &conn,
+                        CapabilitiesSelf {
+                            path: probe.to_owned(),
+                        },
+                    )
+                    .await
+                },
+            )
             .await?
             .capabilities;
         let may = |capability: &str| allowed.iter().any(|c| c == capability || c == "root");
@@ -491,7 +510,10 @@ mod tests {
 
     #[test]
     fn keys_map_to_prefix_scope_and_id() {
-        assert_eq!(layout(Version::V2).path(&key()), "apps/credbridge/team-a/cred_0123");
+        assert_eq!(
+            layout(Version::V2).path(&key()),
+            "apps/credbridge/team-a/cred_0123"
+        );
         assert_eq!(
             layout(Version::V2).folder(&key().scope),
             "apps/credbridge/team-a"
@@ -562,10 +584,9 @@ mod tests {
 
     #[test]
     fn approle_needs_exactly_one_secret_id_source() {
-        let config: BackendConfig = toml::from_str(
-            "kind = \"vault\"\n[auth]\nmethod = \"approle\"\nrole_id = \"r\"",
-        )
-        .unwrap();
+        let config: BackendConfig =
+            toml::from_str("kind = \"vault\"\n[auth]\nmethod = \"approle\"\nrole_id = \"r\"")
+                .unwrap();
         let BackendConfig::Vault(config) = config else {
             panic!("not vault")
         };

@@ -45,8 +45,10 @@ impl Http {
             Error::invalid_config("`address` is not a URL").with_context("address", target.address)
         })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(Error::invalid_config("`address` must be an http:// or https:// URL")
-                .with_context("address", target.address));
+            return Err(
+                Error::invalid_config("`address` must be an http:// or https:// URL")
+                    .with_context("address", target.address),
+            );
         }
         let mut builder = reqwest::Client::builder()
             .tls_backend_rustls()

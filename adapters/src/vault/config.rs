@@ -282,10 +282,9 @@ mod tests {
 
     #[test]
     fn debug_redacts_tokens_and_secret_ids() {
-        let config = parse(
-            "[auth]\nmethod = \"approle\"\nrole_id = \"r\"\nsecret_id = \"s3cr3t-id-value\"",
-        )
-        .unwrap();
+        let config =
+            parse("[auth]\nmethod = \"approle\"\nrole_id = \"r\"\nsecret_id = \"s3cr3t-id-value\"")
+                .unwrap();
         let token = parse("[auth]\nmethod = \"token\"\ntoken = \"hvs.t0ken-value\"").unwrap();
         let printed = format!("{config:?} {token:?}");
         assert!(!printed.contains("s3cr3t-id-value"), "{printed}");

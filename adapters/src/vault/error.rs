@@ -52,13 +52,10 @@ pub(crate) fn kind(error: &ClientError, request: Request) -> ErrorKind {
         };
     }
     match error {
-        ClientError::RestClientError { source } => match source {
-            // The request never got an answer: refused, reset, timed out, TLS failed.
-            HttpError::RequestError { .. } | HttpError::ResponseError { .. } => {
-                ErrorKind::Unavailable
-            }
-            _ => ErrorKind::Unexpected,
-        },
+        // The request never got an answer: refused, reset, timed out, TLS failed.
+        ClientError::RestClientError {
+            source: HttpError::RequestError { .. } | HttpError::ResponseError { .. },
+        } => ErrorKind::Unavailable,
         _ => ErrorKind::Unexpected,
     }
 }
@@ -126,7 +123,10 @@ mod tests {
     #[test]
     fn row_403_is_permission_denied() {
         assert_eq!(kind(&api(403), Request::Other), ErrorKind::PermissionDenied);
-        assert_eq!(kind(&api(403), Request::CheckAndSet), ErrorKind::PermissionDenied);
+        assert_eq!(
+            kind(&api(403), Request::CheckAndSet),
+            ErrorKind::PermissionDenied
+        );
     }
 
     #[test]
@@ -150,14 +150,21 @@ mod tests {
 
     #[test]
     fn row_400_on_check_and_set_is_already_exists() {
-        assert_eq!(kind(&api(400), Request::CheckAndSet), ErrorKind::AlreadyExists);
+        assert_eq!(
+            kind(&api(400), Request::CheckAndSet),
+            ErrorKind::AlreadyExists
+        );
         assert_eq!(kind(&api(400), Request::Other), ErrorKind::Unexpected);
     }
 
     #[test]
     fn row_anything_else_is_unexpected() {
         for code in [401, 405, 412, 500, 502] {
-            assert_eq!(kind(&api(code), Request::Other), ErrorKind::Unexpected, "{code}");
+            assert_eq!(
+                kind(&api(code), Request::Other),
+                ErrorKind::Unexpected,
+                "{code}"
+            );
         }
         assert_eq!(
             kind(&ClientError::ResponseEmptyError, Request::Other),

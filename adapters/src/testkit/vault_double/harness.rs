@@ -91,12 +91,18 @@ pub async fn vault_backend(kv_version: u8) -> Arc<dyn Backend> {
 /// a 400 (already mounted) is fine.
 async fn enable_kv1(target: &VaultTarget) {
     let response = reqwest::Client::new()
-        .post(format!("{}/v1/sys/mounts/kv", target.address.trim_end_matches('/')))
+        .post(format!(
+            "{}/v1/sys/mounts/kv",
+            target.address.trim_end_matches('/')
+        ))
         .header("X-Vault-Token", &target.root_token)
         .body(r#"{"type":"kv","options":{"version":"1"}}"#)
         .send()
         .await
         .expect("Vault answers");
     let status = response.status().as_u16();
-    assert!(status == 204 || status == 200 || status == 400, "enabling kv/: {status}");
+    assert!(
+        status == 204 || status == 200 || status == 400,
+        "enabling kv/: {status}"
+    );
 }

@@ -47,7 +47,9 @@ struct Listening {
 
 impl Shared {
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.state
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 
@@ -71,7 +73,9 @@ impl VaultDouble {
                         .enable_all()
                         .build()
                         .expect("a runtime for the Vault double");
-                    sender.send(runtime.handle().clone()).expect("the caller waits");
+                    sender
+                        .send(runtime.handle().clone())
+                        .expect("the caller waits");
                     runtime.block_on(std::future::pending::<()>());
                 })
                 .expect("a thread for the Vault double");
@@ -105,7 +109,9 @@ impl VaultDouble {
     }
 
     fn listen(&self, listener: std::net::TcpListener) {
-        listener.set_nonblocking(true).expect("a non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
         let _guard = self.runtime.enter();
         let listener = tokio::net::TcpListener::from_std(listener).expect("a tokio listener");
         let router = axum::Router::new()
@@ -123,7 +129,9 @@ impl VaultDouble {
     }
 
     fn lock_listening(&self) -> MutexGuard<'_, Option<Listening>> {
-        self.listening.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.listening
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 
     /// `http://127.0.0.1:<port>`, as `VAULT_ADDR`.
@@ -159,7 +167,10 @@ impl VaultDouble {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        panic!("the Vault double could not listen on {} again", self.address);
+        panic!(
+            "the Vault double could not listen on {} again",
+            self.address
+        );
     }
 
     /// Answers every request only after `delay` (zero: at once).
@@ -231,7 +242,12 @@ impl VaultDouble {
 
     /// Successful logins at `auth_mount` so far.
     pub fn logins(&self, auth_mount: &str) -> usize {
-        self.shared.state().logins.get(auth_mount).copied().unwrap_or(0)
+        self.shared
+            .state()
+            .logins
+            .get(auth_mount)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Successful `renew-self` calls so far.
@@ -249,7 +265,10 @@ impl VaultDouble {
         }
         let secret = kv.v2.get(path)?;
         let version = secret.versions.get(&secret.current_version)?;
-        version.data.clone().filter(|_| version.deletion_time.is_empty())
+        version
+            .data
+            .clone()
+            .filter(|_| version.deletion_time.is_empty())
     }
 
     /// Whether KV v2 still holds metadata (any version) for `mount/path`.
@@ -402,9 +421,8 @@ fn authenticate(state: &State, call: &Call) -> Option<Token> {
     }
     // A token is valid in its own namespace and the namespaces below it.
     let ns = &token.spec.namespace;
-    let inside = ns.is_empty()
-        || call.namespace == *ns
-        || call.namespace.starts_with(&format!("{ns}/"));
+    let inside =
+        ns.is_empty() || call.namespace == *ns || call.namespace.starts_with(&format!("{ns}/"));
     inside.then(|| token.clone())
 }
 
@@ -470,7 +488,9 @@ fn login(state: &mut State, call: &Call, mount: &str) -> Response {
         None => {
             return errors(
                 StatusCode::BAD_REQUEST,
-                &[&format!("no handler for route \"auth/{mount}/login\". route entry not found.")],
+                &[&format!(
+                    "no handler for route \"auth/{mount}/login\". route entry not found."
+                )],
             )
         }
         Some(AuthMount::AppRole(roles)) => match roles.get(field("role_id")) {
@@ -541,7 +561,10 @@ fn renew_self(state: &mut State, call: &Call) -> Response {
     let increment = call
         .body
         .get("increment")
-        .and_then(|v| v.as_u64().or_else(|| v.as_str()?.trim_end_matches('s').parse().ok()))
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str()?.trim_end_matches('s').parse().ok())
+        })
         .map_or(ttl, Duration::from_secs);
     let now = Instant::now();
     let mut expires = now + increment;
@@ -568,7 +591,12 @@ fn capabilities_self(token: &Token, call: &Call) -> Response {
         .body
         .get("paths")
         .and_then(Value::as_array)
-        .map(|paths| paths.iter().filter_map(|p| p.as_str().map(str::to_owned)).collect())
+        .map(|paths| {
+            paths
+                .iter()
+                .filter_map(|p| p.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     let Some(first) = paths.first() else {
         return errors(StatusCode::BAD_REQUEST, &["missing paths"]);
@@ -616,15 +644,17 @@ fn kv(state: &mut State, token: &Token, call: &Call) -> Response {
         .kv
         .keys()
         .filter(|(ns, mount)| {
-            *ns == namespace
-                && (call.path == *mount || call.path.starts_with(&format!("{mount}/")))
+            *ns == namespace && (call.path == *mount || call.path.starts_with(&format!("{mount}/")))
         })
         .map(|(_, mount)| mount.clone())
         .max_by_key(String::len);
     let Some(mount) = mount else {
         return errors(
             StatusCode::NOT_FOUND,
-            &[&format!("no handler for route \"{}\". route entry not found.", call.path)],
+            &[&format!(
+                "no handler for route \"{}\". route entry not found.",
+                call.path
+            )],
         );
     };
     let rest = call.path[mount.len()..].trim_start_matches('/').to_owned();

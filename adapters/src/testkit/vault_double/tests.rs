@@ -68,7 +68,9 @@ fn assert_envelope(body: &Value) {
 async fn kv2_cas_zero_creates_once_then_is_400() {
     let api = Api::start().await;
     let body = json!({"options": {"cas": 0}, "data": {"type": "secret"}});
-    let (status, created) = api.root("POST", "secret/data/a/b", Some(body.clone())).await;
+    let (status, created) = api
+        .root("POST", "secret/data/a/b", Some(body.clone()))
+        .await;
     assert_eq!(status, 200);
     assert_envelope(&created);
     assert_eq!(created["data"]["version"], 1);
@@ -111,7 +113,10 @@ async fn kv2_soft_delete_makes_reads_404_with_metadata() {
     assert_ne!(body["data"]["metadata"]["deletion_time"], "");
     assert!(body.get("errors").is_none());
     let (status, listed) = api.root("LIST", "secret/metadata/p", None).await;
-    assert_eq!((status, listed["data"]["keys"].clone()), (200, json!(["x"])));
+    assert_eq!(
+        (status, listed["data"]["keys"].clone()),
+        (200, json!(["x"]))
+    );
 }
 
 /// kv-v2 "Delete metadata and all versions" (204, also for a missing key) removes the key:
@@ -137,7 +142,9 @@ async fn kv2_delete_metadata_removes_every_version() {
 async fn kv1_write_read_list_delete() {
     let api = Api::start().await;
     assert_eq!(
-        api.root("POST", "kv/p/a/x", Some(json!({"k": "v"}))).await.0,
+        api.root("POST", "kv/p/a/x", Some(json!({"k": "v"})))
+            .await
+            .0,
         204
     );
     api.root("POST", "kv/p/y", Some(json!({"k": "w"}))).await;
@@ -155,20 +162,35 @@ async fn kv1_write_read_list_delete() {
 #[tokio::test]
 async fn tokens_and_policies_are_enforced_with_403() {
     let api = Api::start().await;
-    let token = api.double.create_token(TokenSpec::unlimited(Policy::credbridge(
-        "secret", 2, "mine",
-    )));
+    let token = api
+        .double
+        .create_token(TokenSpec::unlimited(Policy::credbridge(
+            "secret", 2, "mine",
+        )));
     let write = json!({"data": {"k": "v"}});
     let (status, body) = api
         .call("POST", "secret/data/mine/x", None, Some(write.clone()))
         .await;
-    assert_eq!((status, body), (403, json!({"errors": ["permission denied"]})));
+    assert_eq!(
+        (status, body),
+        (403, json!({"errors": ["permission denied"]}))
+    );
     let (status, _) = api
-        .call("POST", "secret/data/mine/x", Some("hvs.unknown"), Some(write.clone()))
+        .call(
+            "POST",
+            "secret/data/mine/x",
+            Some("hvs.unknown"),
+            Some(write.clone()),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, _) = api
-        .call("POST", "secret/data/theirs/x", Some(&token), Some(write.clone()))
+        .call(
+            "POST",
+            "secret/data/theirs/x",
+            Some(&token),
+            Some(write.clone()),
+        )
         .await;
     assert_eq!(status, 403);
     let (status, _) = api
@@ -188,7 +210,10 @@ async fn sealing_turns_health_and_every_request_to_503() {
     let (status, health) = api.call("GET", "sys/health", None, None).await;
     assert_eq!((status, health["sealed"].clone()), (503, json!(true)));
     let (status, body) = api.root("GET", "secret/data/x", None).await;
-    assert_eq!((status, body), (503, json!({"errors": ["Vault is sealed"]})));
+    assert_eq!(
+        (status, body),
+        (503, json!({"errors": ["Vault is sealed"]}))
+    );
     api.double.unseal();
     assert_eq!(api.root("GET", "secret/data/x", None).await.0, 404);
 }
@@ -198,7 +223,13 @@ async fn sealing_turns_health_and_every_request_to_503() {
 async fn mount_discovery_reports_the_kv_version() {
     let api = Api::start().await;
     let (_, v2) = api.root("GET", "sys/internal/ui/mounts/secret", None).await;
-    assert_eq!((v2["data"]["type"].clone(), v2["data"]["options"]["version"].clone()), (json!("kv"), json!("2")));
+    assert_eq!(
+        (
+            v2["data"]["type"].clone(),
+            v2["data"]["options"]["version"].clone()
+        ),
+        (json!("kv"), json!("2"))
+    );
     let (_, v1) = api.root("GET", "sys/internal/ui/mounts/kv", None).await;
     assert_eq!(v1["data"]["options"]["version"], "1");
 }
@@ -211,18 +242,30 @@ async fn token_lookup_renew_and_expiry() {
     let token = api.double.create_token(
         TokenSpec::new(Policy::none(), Duration::from_secs(30)).max_ttl(Duration::from_secs(40)),
     );
-    let (status, lookup) = api.call("GET", "auth/token/lookup-self", Some(&token), None).await;
+    let (status, lookup) = api
+        .call("GET", "auth/token/lookup-self", Some(&token), None)
+        .await;
     assert_eq!(status, 200);
     assert_eq!(lookup["data"]["ttl"], 30);
     assert_eq!(lookup["data"]["renewable"], true);
     let (status, renewed) = api
-        .call("POST", "auth/token/renew-self", Some(&token), Some(json!({"increment": "60s"})))
+        .call(
+            "POST",
+            "auth/token/renew-self",
+            Some(&token),
+            Some(json!({"increment": "60s"})),
+        )
         .await;
     assert_eq!(status, 200);
-    assert_eq!(renewed["auth"]["lease_duration"], 40, "capped at the max TTL");
+    assert_eq!(
+        renewed["auth"]["lease_duration"], 40,
+        "capped at the max TTL"
+    );
     assert!(renewed["warnings"].is_array());
     api.double.expire_token(&token);
-    let (status, _) = api.call("GET", "auth/token/lookup-self", Some(&token), None).await;
+    let (status, _) = api
+        .call("GET", "auth/token/lookup-self", Some(&token), None)
+        .await;
     assert_eq!(status, 403);
 }
 
@@ -232,26 +275,53 @@ async fn token_lookup_renew_and_expiry() {
 async fn approle_and_kubernetes_logins() {
     let api = Api::start().await;
     let spec = TokenSpec::new(Policy::none(), Duration::from_secs(60));
-    api.double.add_approle("approle", "role", "secret", spec.clone());
-    api.double.add_kubernetes_role("kubernetes", "app", "jwt-1", spec);
+    api.double
+        .add_approle("approle", "role", "secret", spec.clone());
+    api.double
+        .add_kubernetes_role("kubernetes", "app", "jwt-1", spec);
     let (status, login) = api
-        .call("POST", "auth/approle/login", None, Some(json!({"role_id": "role", "secret_id": "secret"})))
+        .call(
+            "POST",
+            "auth/approle/login",
+            None,
+            Some(json!({"role_id": "role", "secret_id": "secret"})),
+        )
         .await;
     assert_eq!(status, 200);
     assert_envelope(&login);
     assert_eq!(login["auth"]["lease_duration"], 60);
     let token = login["auth"]["client_token"].as_str().unwrap().to_owned();
-    assert_eq!(api.call("GET", "auth/token/lookup-self", Some(&token), None).await.0, 200);
+    assert_eq!(
+        api.call("GET", "auth/token/lookup-self", Some(&token), None)
+            .await
+            .0,
+        200
+    );
     let (status, _) = api
-        .call("POST", "auth/approle/login", None, Some(json!({"role_id": "role", "secret_id": "nope"})))
+        .call(
+            "POST",
+            "auth/approle/login",
+            None,
+            Some(json!({"role_id": "role", "secret_id": "nope"})),
+        )
         .await;
     assert_eq!(status, 400);
     let (status, _) = api
-        .call("POST", "auth/kubernetes/login", None, Some(json!({"role": "app", "jwt": "jwt-1"})))
+        .call(
+            "POST",
+            "auth/kubernetes/login",
+            None,
+            Some(json!({"role": "app", "jwt": "jwt-1"})),
+        )
         .await;
     assert_eq!(status, 200);
     let (status, _) = api
-        .call("POST", "auth/kubernetes/login", None, Some(json!({"role": "app", "jwt": "jwt-2"})))
+        .call(
+            "POST",
+            "auth/kubernetes/login",
+            None,
+            Some(json!({"role": "app", "jwt": "jwt-2"})),
+        )
         .await;
     assert_eq!(status, 403);
     assert_eq!(api.double.logins("approle"), 1);
