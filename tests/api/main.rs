@@ -50,3 +50,32 @@ mod aws {
 
     http_suite!(backend);
 }
+
+/// The contract on Vault KV v2 (the double, or the real Vault named by
+/// CREDBRIDGE_TEST_VAULT_ADDR).
+#[cfg(feature = "vault")]
+mod vault_kv2 {
+    use std::sync::Arc;
+
+    use credbridge_adapters::Backend;
+
+    async fn backend() -> Arc<dyn Backend> {
+        credbridge_adapters::testkit::vault_double::vault_backend(2).await
+    }
+
+    http_suite!(backend);
+}
+
+/// The contract on Vault KV v1.
+#[cfg(feature = "vault")]
+mod vault_kv1 {
+    use std::sync::Arc;
+
+    use credbridge_adapters::Backend;
+
+    async fn backend() -> Arc<dyn Backend> {
+        credbridge_adapters::testkit::vault_double::vault_backend(1).await
+    }
+
+    http_suite!(backend);
+}

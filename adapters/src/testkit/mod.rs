@@ -3,6 +3,7 @@
 //! Compiled with the `testkit` feature only; never part of a release build.
 
 pub mod conformance;
+pub mod vault_double;
 
 use crate::{CredentialId, Document, Key, Scope};
 

@@ -1,0 +1,428 @@
+//! The Vault token credbridge sends: obtained once, shared by every request, kept alive.
+//!
+//! A [`Session`] holds the current [`Login`] behind a lock that is only ever taken for
+//! the length of an `Arc` clone, so requests never wait on each other or on a login. A
+//! background task renews the token before its lease runs out, and logs in again when
+//! renewal is no longer possible (the token is not renewable, or its max TTL is near).
+//! When Vault answers 403 anyway (the token was revoked or expired early),
+//! [`Session::recover`] asks Vault whether the token itself is dead and, only then, logs
+//! in again once for all the requests that saw the 403.
+
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock, Weak};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use vaultrs::error::ClientError;
+
+use super::client::Http;
+use super::error::{classify, kind, Request};
+use crate::{Error, ErrorKind, Result, SecretText};
+
+/// How to get a token.
+pub(crate) enum Method {
+    /// A token handed to credbridge (config or `VAULT_TOKEN`): nothing to log in with.
+    Static(SecretText),
+    /// A token in a file that something else (Vault Agent, an operator) rewrites.
+    TokenFile(PathBuf),
+    AppRole {
+        mount: String,
+        role_id: String,
+        secret_id: SecretSource,
+    },
+    Kubernetes {
+        mount: String,
+        role: String,
+        jwt_path: PathBuf,
+    },
+}
+
+/// A secret given inline or read from a file at every use (so it can be rotated).
+pub(crate) enum SecretSource {
+    Value(SecretText),
+    File(PathBuf),
+}
+
+impl SecretSource {
+    async fn read(&self, key: &'static str) -> Result<SecretText> {
+        match self {
+            SecretSource::Value(value) => Ok(value.clone()),
+            SecretSource::File(path) => read_secret_file(path, key).await,
+        }
+    }
+}
+
+async fn read_secret_file(path: &PathBuf, key: &'static str) -> Result<SecretText> {
+    let text = tokio::fs::read_to_string(path).await.map_err(|error| {
+        Error::invalid_config("cannot read a secret file named in the configuration")
+            .with_context("key", key)
+            .with_context("path", path.display())
+            .with_source(error)
+    })?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(
+            Error::invalid_config("a secret file named in the configuration is empty")
+                .with_context("key", key)
+                .with_context("path", path.display()),
+        );
+    }
+    Ok(SecretText::new(text))
+}
+
+impl Method {
+    fn can_log_in(&self) -> bool {
+        matches!(self, Method::AppRole { .. } | Method::Kubernetes { .. })
+    }
+
+    /// The method's name, for logs.
+    fn name(&self) -> &'static str {
+        match self {
+            Method::Static(_) => "token",
+            Method::TokenFile(_) => "token_file",
+            Method::AppRole { .. } => "approle",
+            Method::Kubernetes { .. } => "kubernetes",
+        }
+    }
+}
+
+/// One token and what Vault said about its lifetime.
+pub(crate) struct Login {
+    pub token: SecretText,
+    /// Counts logins, so that many requests denied with the same token log in once.
+    pub generation: u64,
+    lease: Lease,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    /// When Vault granted (or last renewed) the lease.
+    since: Instant,
+    /// `None`: the token never expires (a root token, a TTL of 0).
+    ttl: Option<Duration>,
+    renewable: bool,
+    /// The TTL granted at login: a renewal that grants much less means the max TTL is near.
+    first_ttl: Option<Duration>,
+}
+
+impl Lease {
+    fn new(ttl_seconds: u64, renewable: bool) -> Self {
+        let ttl = (ttl_seconds > 0).then(|| Duration::from_secs(ttl_seconds));
+        Self {
+            since: Instant::now(),
+            ttl,
+            renewable,
+            first_ttl: ttl,
+        }
+    }
+
+    /// When to act: two thirds into the lease, leaving a third of it for retries.
+    fn refresh_at(&self) -> Option<Instant> {
+        self.ttl.map(|ttl| self.since + ttl * 2 / 3)
+    }
+
+    /// Renewal can still extend the token meaningfully.
+    fn worth_renewing(&self) -> bool {
+        match (self.ttl, self.first_ttl) {
+            (Some(ttl), Some(first)) => self.renewable && ttl * 2 > first,
+            _ => false,
+        }
+    }
+}
+
+/// The current login, shared by every request.
+pub(crate) struct Session {
+    http: Arc<Http>,
+    method: Method,
+    current: RwLock<Arc<Login>>,
+    /// Serializes re-logins only; requests never take it on their way to Vault.
+    relogin: tokio::sync::Mutex<()>,
+}
+
+/// How long to wait before trying again after Vault could not be reached.
+const RETRY: Duration = Duration::from_secs(1);
+/// How often a token file is checked for a new token.
+const TOKEN_FILE_POLL: Duration = Duration::from_secs(2);
+
+impl Session {
+    /// Logs in (or reads the token), then keeps the token alive in a background task that
+    /// ends when the session is dropped.
+    pub async fn start(http: Arc<Http>, method: Method) -> Result<Arc<Self>> {
+        let (token, lease) = obtain(&http, &method).await?;
+        let session = Arc::new(Self {
+            http,
+            method,
+            current: RwLock::new(Arc::new(Login {
+                token,
+                generation: 1,
+                lease,
+            })),
+            relogin: tokio::sync::Mutex::new(()),
+        });
+        tokio::spawn(keep_alive(Arc::downgrade(&session)));
+        Ok(session)
+    }
+
+    pub fn http(&self) -> &Arc<Http> {
+        &self.http
+    }
+
+    /// The token to send now.
+    pub fn current(&self) -> Arc<Login> {
+        // A poisoned lock only means a panic while swapping an `Arc`; the value is whole.
+        Arc::clone(
+            &self
+                .current
+                .read()
+                .unwrap_or_else(|poison| poison.into_inner()),
+        )
+    }
+
+    fn install(&self, token: SecretText, lease: Lease, generation: u64) -> Arc<Login> {
+        let login = Arc::new(Login {
+            token,
+            generation,
+            lease,
+        });
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poison| poison.into_inner()) = Arc::clone(&login);
+        login
+    }
+
+    /// After Vault answered 403 to a request made with `denied`: returns `true` when a new
+    /// token is in place (retry the request once), `false` when the 403 stands (the token
+    /// is valid; its policy does not allow the path).
+    pub async fn recover(&self, denied: &Login) -> Result<bool> {
+        let _one_at_a_time = self.relogin.lock().await;
+        let current = self.current();
+        if current.generation != denied.generation {
+            // Another request already logged in again while this one waited.
+            return Ok(true);
+        }
+        // A 403 says "permission denied" both for a dead token and for a path outside the
+        // policy; lookup-self tells them apart without reading Vault's message.
+        match vaultrs::token::lookup_self(&self.http.conn(current.token.expose())).await {
+            Ok(_) => return Ok(false),
+            Err(error) if kind(&error, Request::Other) == ErrorKind::PermissionDenied => {}
+            Err(error) => return Err(classify(error, Request::Other, "look up the token")),
+        }
+        tracing::info!(
+            method = self.method.name(),
+            "the Vault token is no longer valid"
+        );
+        match &self.method {
+            Method::Static(_) => Ok(false),
+            Method::TokenFile(path) => {
+                let token = read_secret_file(path, "auth.token_file").await?;
+                if token == current.token {
+                    return Ok(false);
+                }
+                let lease = lookup_lease(&self.http, &token).await?;
+                self.install(token, lease, current.generation + 1);
+                Ok(true)
+            }
+            Method::AppRole { .. } | Method::Kubernetes { .. } => {
+                let (token, lease) = obtain(&self.http, &self.method).await?;
+                self.install(token, lease, current.generation + 1);
+                Ok(true)
+            }
+        }
+    }
+
+    /// One step of the keep-alive task: renew, log in again, or re-read the token file.
+    /// Returns how long to sleep before the next step.
+    async fn refresh(&self) -> Duration {
+        let _one_at_a_time = self.relogin.lock().await;
+        let current = self.current();
+        let result = match &self.method {
+            Method::TokenFile(path) => self.reread(path, &current).await,
+            _ => self.renew_or_login(&current).await,
+        };
+        match result {
+            Ok(()) => self.next_wake(),
+            Err(error) => {
+                tracing::warn!(method = self.method.name(), %error, "cannot refresh the Vault token; retrying");
+                RETRY
+            }
+        }
+    }
+
+    async fn renew_or_login(&self, current: &Login) -> Result<()> {
+        let Some(due) = current.lease.refresh_at() else {
+            return Ok(());
+        };
+        if Instant::now() < due {
+            return Ok(());
+        }
+        if current.lease.worth_renewing() {
+            let conn = self.http.conn(current.token.expose());
+            match vaultrs::token::renew_self(&conn, None).await {
+                Ok(auth) => {
+                    let mut lease = Lease::new(auth.lease_duration, auth.renewable);
+                    lease.first_ttl = current.lease.first_ttl;
+                    self.install(current.token.clone(), lease, current.generation);
+                    tracing::debug!(
+                        method = self.method.name(),
+                        ttl_seconds = auth.lease_duration,
+                        "renewed the Vault token"
+                    );
+                    return Ok(());
+                }
+                Err(error) if is_unavailable(&error) => {
+                    return Err(classify(error, Request::Other, "renew the token"));
+                }
+                // Any other answer means this token cannot be renewed: log in again, or,
+                // for a token credbridge was given, stop trying to renew it.
+                Err(_) if !self.method.can_log_in() => {
+                    let mut lease = current.lease;
+                    lease.renewable = false;
+                    self.install(current.token.clone(), lease, current.generation);
+                    return Ok(());
+                }
+                Err(_) => {}
+            }
+        }
+        if self.method.can_log_in() {
+            let (token, lease) = obtain(&self.http, &self.method).await?;
+            self.install(token, lease, current.generation + 1);
+            tracing::info!(method = self.method.name(), "logged in to Vault again");
+        }
+        Ok(())
+    }
+
+    async fn reread(&self, path: &PathBuf, current: &Login) -> Result<()> {
+        let token = read_secret_file(path, "auth.token_file").await?;
+        if token != current.token {
+            let lease = lookup_lease(&self.http, &token).await?;
+            self.install(token, lease, current.generation + 1);
+            tracing::info!("read a new Vault token from the token file");
+        }
+        Ok(())
+    }
+
+    fn next_wake(&self) -> Duration {
+        let current = self.current();
+        let renewal = current
+            .lease
+            .refresh_at()
+            .filter(|_| current.lease.worth_renewing() || self.method.can_log_in())
+            .map(|at| at.saturating_duration_since(Instant::now()));
+        let wake = match (&self.method, renewal) {
+            (Method::TokenFile(_), Some(renewal)) => renewal.min(TOKEN_FILE_POLL),
+            (Method::TokenFile(_), None) => TOKEN_FILE_POLL,
+            (_, Some(renewal)) => renewal,
+            // Nothing to renew: look again later in case a login changes that.
+            (_, None) => Duration::from_secs(60),
+        };
+        wake.max(Duration::from_millis(200))
+    }
+}
+
+/// The keep-alive task: holds the session weakly, so dropping the backend stops it.
+async fn keep_alive(session: Weak<Session>) {
+    let mut wait = match session.upgrade() {
+        Some(session) => session.next_wake(),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(wait).await;
+        let Some(session) = session.upgrade() else {
+            return;
+        };
+        wait = session.refresh().await;
+    }
+}
+
+fn is_unavailable(error: &ClientError) -> bool {
+    kind(error, Request::Other) == ErrorKind::Unavailable
+}
+
+/// Logs in with `method`, or reads the token it names; returns the token and its lease.
+async fn obtain(http: &Arc<Http>, method: &Method) -> Result<(SecretText, Lease)> {
+    let anonymous = http.conn("");
+    let auth = match method {
+        Method::Static(token) => {
+            let lease = lookup_lease(http, token).await?;
+            return Ok((token.clone(), lease));
+        }
+        Method::TokenFile(path) => {
+            let token = read_secret_file(path, "auth.token_file").await?;
+            let lease = lookup_lease(http, &token).await?;
+            return Ok((token, lease));
+        }
+        Method::AppRole {
+            mount,
+            role_id,
+            secret_id,
+        } => {
+            let secret_id = secret_id.read("auth.secret_id_file").await?;
+            vaultrs::auth::approle::login(&anonymous, mount, role_id, secret_id.expose())
+                .await
+                .map_err(|error| classify(error, Request::Other, "log in with AppRole"))?
+        }
+        Method::Kubernetes {
+            mount,
+            role,
+            jwt_path,
+        } => {
+            let jwt = read_secret_file(jwt_path, "auth.jwt_path").await?;
+            vaultrs::auth::kubernetes::login(&anonymous, mount, role, jwt.expose())
+                .await
+                .map_err(|error| classify(error, Request::Other, "log in with Kubernetes"))?
+        }
+    };
+    tracing::info!(
+        method = method.name(),
+        ttl_seconds = auth.lease_duration,
+        "logged in to Vault"
+    );
+    Ok((
+        SecretText::new(auth.client_token),
+        Lease::new(auth.lease_duration, auth.renewable),
+    ))
+}
+
+/// Asks Vault about a token it was given (not one it issued to credbridge by login).
+async fn lookup_lease(http: &Arc<Http>, token: &SecretText) -> Result<Lease> {
+    if token.is_empty() {
+        return Err(Error::invalid_config(
+            "no Vault token: set `auth.token`, `auth.token_file` or VAULT_TOKEN",
+        ));
+    }
+    let info = vaultrs::token::lookup_self(&http.conn(token.expose()))
+        .await
+        .map_err(|error| classify(error, Request::Other, "look up the token"))?;
+    Ok(Lease::new(info.ttl, info.renewable.unwrap_or(false)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_is_refreshed_two_thirds_in() {
+        let lease = Lease::new(30, true);
+        assert_eq!(
+            lease.refresh_at(),
+            Some(lease.since + Duration::from_secs(20))
+        );
+        assert!(lease.worth_renewing());
+    }
+
+    #[test]
+    fn a_token_without_ttl_is_never_refreshed() {
+        let lease = Lease::new(0, false);
+        assert_eq!(lease.refresh_at(), None);
+        assert!(!lease.worth_renewing());
+    }
+
+    #[test]
+    fn a_renewal_capped_near_max_ttl_is_not_worth_repeating() {
+        let mut lease = Lease::new(2, true);
+        lease.first_ttl = Some(Duration::from_secs(30));
+        assert!(!lease.worth_renewing());
+        assert!(!Lease::new(30, false).worth_renewing());
+    }
+}

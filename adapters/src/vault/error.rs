@@ -1,0 +1,192 @@
+//! The one table from Vault's answers to [`ErrorKind`].
+//!
+//! Every Vault call's error passes through [`classify`] once, where it enters credbridge.
+//! The table matches on `vaultrs`'s typed error and the HTTP status, never on message
+//! text; Vault's own error strings and response bodies stay out of the message (a KV v2
+//! 404 body carries the secret's metadata, and bodies are not ours to log).
+//!
+//! | Vault's answer                                   | kind              |
+//! |--------------------------------------------------|-------------------|
+//! | 404                                              | `NotFound`        |
+//! | 403                                              | `PermissionDenied`|
+//! | 503 (sealed, standby), 429 (rate limited)        | `Unavailable`     |
+//! | no answer: connection refused, reset, timeout    | `Unavailable`     |
+//! | 400 to a check-and-set write                     | `AlreadyExists`   |
+//! | anything else (other 4xx/5xx, undecodable body)  | `Unexpected`      |
+
+use rustify::errors::ClientError as HttpError;
+use vaultrs::error::ClientError;
+
+use crate::{Error, ErrorKind};
+
+/// What the failed request was, where that changes the meaning of a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Request {
+    /// A KV v2 write with `cas=0`: Vault answers 400 when the key already exists.
+    CheckAndSet,
+    Other,
+}
+
+/// The HTTP status of Vault's answer, when there was one.
+pub(crate) fn status(error: &ClientError) -> Option<u16> {
+    match error {
+        ClientError::APIError { code, .. } => Some(*code),
+        // vaultrs leaves an error answer whose body has no `errors` array (a KV v2 404 for
+        // a deleted version, a 503 from sys/health) as the transport's error.
+        ClientError::RestClientError {
+            source: HttpError::ServerResponseError { code, .. },
+        } => Some(*code),
+        _ => None,
+    }
+}
+
+/// The kind of a Vault error: the table above.
+pub(crate) fn kind(error: &ClientError, request: Request) -> ErrorKind {
+    if let Some(code) = status(error) {
+        return match (code, request) {
+            (404, _) => ErrorKind::NotFound,
+            (403, _) => ErrorKind::PermissionDenied,
+            (503 | 429, _) => ErrorKind::Unavailable,
+            (400, Request::CheckAndSet) => ErrorKind::AlreadyExists,
+            _ => ErrorKind::Unexpected,
+        };
+    }
+    match error {
+        // The request never got an answer: refused, reset, timed out, TLS failed.
+        ClientError::RestClientError {
+            source: HttpError::RequestError { .. } | HttpError::ResponseError { .. },
+        } => ErrorKind::Unavailable,
+        _ => ErrorKind::Unexpected,
+    }
+}
+
+/// Turns a Vault error into credbridge's, saying what was being done (`action`).
+pub(crate) fn classify(error: ClientError, request: Request, action: &'static str) -> Error {
+    let kind = kind(&error, request);
+    let message = match kind {
+        ErrorKind::NotFound => "Vault has no secret at this path",
+        ErrorKind::AlreadyExists => "a secret already exists at this path",
+        ErrorKind::PermissionDenied => "Vault denied permission",
+        ErrorKind::Unavailable => "Vault is unavailable",
+        _ => "Vault answered unexpectedly",
+    };
+    let mut classified = Error::new(kind, message).with_context("action", action);
+    if let Some(code) = status(&error) {
+        classified = classified.with_context("status", code);
+    }
+    // vaultrs's `Display` names the failure without the body (and without Vault's error
+    // strings), so the source keeps the chain without leaking what Vault sent.
+    classified.with_source(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn api(code: u16) -> ClientError {
+        ClientError::APIError {
+            code,
+            errors: vec!["from vault".to_owned()],
+        }
+    }
+
+    fn bare(code: u16) -> ClientError {
+        ClientError::RestClientError {
+            source: HttpError::ServerResponseError {
+                code,
+                content: Some("{\"data\":{\"metadata\":{}}}".to_owned()),
+            },
+        }
+    }
+
+    fn transport() -> ClientError {
+        ClientError::RestClientError {
+            source: HttpError::RequestError {
+                source: anyhow_error(),
+                url: "http://127.0.0.1:1/v1/secret/data/x".to_owned(),
+                method: "GET".to_owned(),
+            },
+        }
+    }
+
+    fn anyhow_error() -> anyhow::Error {
+        anyhow::Error::msg("connection refused")
+    }
+
+    #[test]
+    fn row_404_is_not_found() {
+        assert_eq!(kind(&api(404), Request::Other), ErrorKind::NotFound);
+        // A KV v2 read of a deleted version: 404 whose body has no `errors` array.
+        assert_eq!(kind(&bare(404), Request::Other), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn row_403_is_permission_denied() {
+        assert_eq!(kind(&api(403), Request::Other), ErrorKind::PermissionDenied);
+        assert_eq!(
+            kind(&api(403), Request::CheckAndSet),
+            ErrorKind::PermissionDenied
+        );
+    }
+
+    #[test]
+    fn row_503_sealed_is_unavailable() {
+        assert_eq!(kind(&api(503), Request::Other), ErrorKind::Unavailable);
+        // sys/health answers a sealed Vault with 503 and its health document.
+        assert_eq!(kind(&bare(503), Request::Other), ErrorKind::Unavailable);
+        assert_eq!(kind(&api(429), Request::Other), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn row_connection_refused_or_timeout_is_unavailable() {
+        assert_eq!(kind(&transport(), Request::Other), ErrorKind::Unavailable);
+        let body_lost = ClientError::RestClientError {
+            source: HttpError::ResponseError {
+                source: anyhow_error(),
+            },
+        };
+        assert_eq!(kind(&body_lost, Request::Other), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn row_400_on_check_and_set_is_already_exists() {
+        assert_eq!(
+            kind(&api(400), Request::CheckAndSet),
+            ErrorKind::AlreadyExists
+        );
+        assert_eq!(kind(&api(400), Request::Other), ErrorKind::Unexpected);
+    }
+
+    #[test]
+    fn row_anything_else_is_unexpected() {
+        for code in [401, 405, 412, 500, 502] {
+            assert_eq!(
+                kind(&api(code), Request::Other),
+                ErrorKind::Unexpected,
+                "{code}"
+            );
+        }
+        assert_eq!(
+            kind(&ClientError::ResponseEmptyError, Request::Other),
+            ErrorKind::Unexpected
+        );
+        let undecodable = ClientError::RestClientError {
+            source: HttpError::ResponseParseError {
+                source: anyhow_error(),
+                content: None,
+            },
+        };
+        assert_eq!(kind(&undecodable, Request::Other), ErrorKind::Unexpected);
+    }
+
+    #[test]
+    fn the_message_never_carries_vaults_body_or_errors() {
+        let error = classify(bare(404), Request::Other, "read");
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("metadata"), "{shown}");
+        let error = classify(api(403), Request::Other, "read");
+        let shown = format!("{error} {error:?}");
+        assert!(!shown.contains("from vault"), "{shown}");
+        assert!(shown.contains("status: 403"), "{shown}");
+    }
+}
