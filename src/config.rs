@@ -254,6 +254,9 @@ pub enum ConfigError {
     MissingFile(PathBuf),
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
+    /// A backend's own check; its message already names the `backend.*` key.
+    #[error("{0}")]
+    Backend(String),
 }
 
 impl ConfigError {
@@ -306,6 +309,9 @@ impl Settings {
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_base_path(&self.base_path)?;
+        self.backend
+            .validate()
+            .map_err(|error| ConfigError::Backend(error.message().to_owned()))?;
         if self.http.max_body_bytes == 0 {
             return Err(ConfigError::invalid(
                 "http.max_body_bytes",

@@ -44,6 +44,14 @@ impl BackendConfig {
         }
     }
 
+    /// Checks what types alone cannot, without connecting, so `check-config` catches it.
+    pub fn validate(&self) -> Result<()> {
+        match self {
+            BackendConfig::Aws(config) => config.validate(),
+            BackendConfig::Memory(_) | BackendConfig::Vault(_) => Ok(()),
+        }
+    }
+
     /// Whether the backend keeps credentials beyond this process, known before connecting
     /// so that start-up can refuse a token-less persistent backend without touching it.
     pub fn persistent(&self) -> bool {

@@ -86,6 +86,13 @@ impl Method {
     }
 }
 
+impl Login {
+    /// When this token expires, for the login-expiry metric.
+    pub fn expires_at(&self) -> Option<std::time::SystemTime> {
+        self.lease.expires_at()
+    }
+}
+
 /// One token and what Vault said about its lifetime.
 pub(crate) struct Login {
     pub token: SecretText,
@@ -119,6 +126,12 @@ impl Lease {
     /// When to act: two thirds into the lease, leaving a third of it for retries.
     fn refresh_at(&self) -> Option<Instant> {
         self.ttl.map(|ttl| self.since + ttl * 2 / 3)
+    }
+
+    /// When the token expires, on the wall clock; `None` when it never does.
+    fn expires_at(&self) -> Option<std::time::SystemTime> {
+        let left = (self.since + self.ttl?).saturating_duration_since(Instant::now());
+        Some(std::time::SystemTime::now() + left)
     }
 
     /// Renewal can still extend the token meaningfully.

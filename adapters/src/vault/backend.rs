@@ -313,6 +313,10 @@ impl VaultBackend {
 
 #[async_trait]
 impl Backend for VaultBackend {
+    fn login_expires_at(&self) -> Option<std::time::SystemTime> {
+        self.session.current().expires_at()
+    }
+
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: Self::KIND,
