@@ -227,26 +227,40 @@ impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
     }
 }
 
+#[cfg(unix)]
+type Hangup = tokio::signal::unix::Signal;
+/// Elsewhere there is no SIGHUP; token files are still watched.
+#[cfg(not(unix))]
+type Hangup = NoSignal;
+#[cfg(not(unix))]
+struct NoSignal;
+#[cfg(not(unix))]
+impl NoSignal {
+    async fn recv(&mut self) -> Option<()> {
+        std::future::pending().await
+    }
+}
+
 /// Reloads the token list on SIGHUP and whenever a token file changes. A configuration
 /// that fails to load, or that would leave no token at all, is logged and the tokens in
 /// force are kept.
-async fn reload_tokens(tokens: TokenStore, source: SettingsSource, interval: Duration) {
-    #[cfg(unix)]
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+async fn reload_tokens(
+    tokens: TokenStore,
+    source: SettingsSource,
+    interval: Duration,
+    mut hangup: Option<Hangup>,
+) {
     let mut files = tokens.current().files().to_vec();
     let mut seen = tls::modified_times(&files);
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        #[cfg(unix)]
         let signalled = async {
             match hangup.as_mut() {
                 Some(signal) => signal.recv().await,
                 None => std::future::pending().await,
             }
         };
-        #[cfg(not(unix))]
-        let signalled = std::future::pending::<Option<()>>();
         let reason = tokio::select! {
             _ = ticks.tick() => {
                 if tls::modified_times(&files) == seen {

@@ -39,6 +39,8 @@ enum Command {
     CheckConfig,
     /// Print the SHA-256 form of a token read from standard input, for `sha256 = "..."`
     HashToken,
+    /// Print the OpenAPI document of the API (for the configured base path)
+    Openapi,
 }
 
 /// Runs the command line; the exit code says whether it worked.
@@ -53,6 +55,7 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::CheckConfig => check_config(cli.config),
         Command::HashToken => hash_token(),
+        Command::Openapi => openapi(cli.config),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -152,5 +155,15 @@ fn hash_token() -> Result<(), String> {
         return Err("no token on standard input".to_owned());
     }
     println!("{}", token_sha256_hex(token));
+    Ok(())
+}
+
+fn openapi(config: Option<PathBuf>) -> Result<(), String> {
+    let settings =
+        Settings::load(config.as_deref(), &Overrides::default()).map_err(|e| e.to_string())?;
+    let document = crate::api::openapi::document(&settings.base_path)
+        .to_pretty_json()
+        .map_err(|error| error.to_string())?;
+    println!("{document}");
     Ok(())
 }

@@ -41,7 +41,7 @@ impl CredentialType {
     }
 
     /// The fields of this type, beyond `name` and `type`.
-    fn fields(self) -> &'static [Field] {
+    pub(crate) fn fields(self) -> &'static [Field] {
         match self {
             CredentialType::Password => PASSWORD_FIELDS,
             CredentialType::CreditCard => CREDIT_CARD_FIELDS,
@@ -84,7 +84,7 @@ impl fmt::Display for CredentialType {
 }
 
 /// The members a `billing_address` object may have; each a string or null.
-const ADDRESS_MEMBERS: [&str; 8] = [
+pub(crate) const ADDRESS_MEMBERS: [&str; 8] = [
     "line1",
     "line2",
     "city",
@@ -102,10 +102,10 @@ const TOTP_TYPE_NONE: &str = "none";
 const ID_FIELD: &str = "id";
 
 #[derive(Debug, Clone, Copy)]
-struct Field {
-    name: &'static str,
-    kind: FieldKind,
-    required: bool,
+pub(crate) struct Field {
+    pub(crate) name: &'static str,
+    pub(crate) kind: FieldKind,
+    pub(crate) required: bool,
 }
 
 impl Field {
@@ -127,7 +127,7 @@ impl Field {
 }
 
 #[derive(Debug, Clone, Copy)]
-enum FieldKind {
+pub(crate) enum FieldKind {
     /// A string; null is refused.
     String,
     /// A string or null.

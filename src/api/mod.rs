@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod metrics;
 mod observe;
+pub mod openapi;
 mod router;
 
 pub use error::ApiError;

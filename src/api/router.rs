@@ -15,7 +15,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::{credentials, health, metrics, observe, ApiError};
+use super::{credentials, health, metrics, observe, openapi, ApiError};
 use crate::audit::AuditLog;
 use crate::auth::{Authenticator, TokenStore};
 use crate::limits::RateLimits;
@@ -54,7 +54,8 @@ pub fn router(state: AppState, request_timeout: Duration, metrics_enabled: bool)
             get(credentials::read).delete(credentials::delete),
         )
         .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz));
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(openapi::serve));
     if metrics_enabled {
         router = router.route("/metrics", get(metrics::metrics));
     }

@@ -7,6 +7,7 @@
 mod helpers;
 #[macro_use]
 mod contract;
+mod hardening;
 mod service;
 
 mod memory {
