@@ -182,10 +182,17 @@ impl App {
     ) -> std::io::Result<()> {
         // Aborted when `serve` returns, so nothing outlives the server.
         let mut background = JoinSet::new();
+        // Registered before serving starts, so a SIGHUP sent once the server answers is
+        // never met by the default action (which ends the process).
+        #[cfg(unix)]
+        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+        #[cfg(not(unix))]
+        let hangup = None;
         background.spawn(reload_tokens(
             self.tokens.clone(),
             Arc::clone(&self.source),
             self.reload_interval,
+            hangup,
         ));
         if let Some(limits) = self.limits.clone() {
             background.spawn(async move {
