@@ -288,3 +288,88 @@ async fn json_logs_are_one_object_per_line() {
     assert_eq!(line["level"], "INFO");
     child.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_tokens_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("credbridge.toml");
+    std::fs::write(&config, "token = \"before-reload-token-0123\"\n").unwrap();
+    let port = free_port();
+    let mut child = tokio::process::Command::from(credbridge())
+        .arg("--config")
+        .arg(&config)
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_until_serving(port).await;
+    let base = format!("http://127.0.0.1:{port}/api/v1/credentials");
+    let status = |token: &'static str| {
+        let base = base.clone();
+        async move {
+            reqwest::Client::new()
+                .get(&base)
+                .bearer_auth(token)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(status("before-reload-token-0123").await, 200);
+
+    // A broken file is refused on SIGHUP; the old token keeps working.
+    std::fs::write(&config, "token = \"short\"\n").unwrap();
+    let pid = child.id().unwrap().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status("before-reload-token-0123").await, 200);
+
+    std::fs::write(&config, "token = \"after-reload-token-0123\"\n").unwrap();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while status("after-reload-token-0123").await != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not reload the tokens"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status("before-reload-token-0123").await, 401);
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn plain_http_on_a_non_loopback_address_is_warned_about() {
+    let port = free_port();
+    let mut child = tokio::process::Command::from(credbridge())
+        .env("CREDBRIDGE_TOKEN", "warning-test-token-0123456789")
+        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let warned = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(line) = stdout.next_line().await.unwrap() {
+            if line.contains("plain HTTP on a non-loopback address") {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(warned, Ok(true), "no warning about plain HTTP on 0.0.0.0");
+    child.kill().await.unwrap();
+}
