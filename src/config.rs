@@ -311,7 +311,7 @@ impl Settings {
         validate_base_path(&self.base_path)?;
         self.backend
             .validate()
-            .map_err(|error| ConfigError::Backend(error.message().to_owned()))?;
+            .map_err(|error| ConfigError::Backend(format!("backend: {error}")))?;
         if self.http.max_body_bytes == 0 {
             return Err(ConfigError::invalid(
                 "http.max_body_bytes",

@@ -129,7 +129,9 @@ fn every_example_config_is_valid() {
                 .arg("--config")
                 .arg(&path)
                 .arg("check-config")
-                .env("CREDBRIDGE_TOKEN", "example-token-0123456789"));
+                .env("CREDBRIDGE_TOKEN", "example-token-0123456789")
+                // The Vault examples take their token from the environment, as documented.
+                .env("VAULT_TOKEN", "example-vault-token"));
             assert!(output.status.success(), "{}: {stderr}", path.display());
         }
     }
@@ -139,6 +141,7 @@ fn every_example_config_is_valid() {
 fn serve_refuses_a_persistent_backend_without_a_token() {
     let (output, _, stderr) = run(credbridge()
         .env("CREDBRIDGE_BACKEND__KIND", "vault")
+        .env("VAULT_TOKEN", "a-vault-token-but-no-credbridge-token")
         .arg("serve"));
     assert!(!output.status.success());
     assert!(stderr.contains("no token is configured"), "{stderr}");
@@ -372,4 +375,28 @@ async fn plain_http_on_a_non_loopback_address_is_warned_about() {
     .await;
     assert_eq!(warned, Ok(true), "no warning about plain HTTP on 0.0.0.0");
     child.kill().await.unwrap();
+}
+
+#[test]
+fn check_config_applies_the_backends_own_rules() {
+    let (output, _, stderr) = run(credbridge()
+        .arg("check-config")
+        .env("CREDBRIDGE_TOKEN", "backend-check-token-0123")
+        .env("CREDBRIDGE_BACKEND__KIND", "vault")
+        .env("CREDBRIDGE_BACKEND__MOUNT", "a//b")
+        .env("VAULT_TOKEN", "vault-token-never-printed"));
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("backend") && stderr.contains("mount"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("vault-token-never-printed"));
+
+    let (output, _, stderr) = run(credbridge()
+        .arg("check-config")
+        .env("CREDBRIDGE_TOKEN", "backend-check-token-0123")
+        .env("CREDBRIDGE_BACKEND__KIND", "aws")
+        .env("CREDBRIDGE_BACKEND__RECOVERY_WINDOW_DAYS", "3"));
+    assert!(!output.status.success());
+    assert!(stderr.contains("recovery_window_days"), "{stderr}");
 }

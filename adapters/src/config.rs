@@ -47,8 +47,13 @@ impl BackendConfig {
     /// Checks what types alone cannot, without connecting, so `check-config` catches it.
     pub fn validate(&self) -> Result<()> {
         match self {
+            BackendConfig::Memory(_) => Ok(()),
+            #[cfg(feature = "vault")]
+            BackendConfig::Vault(config) => crate::vault::validate(config),
+            #[cfg(feature = "aws")]
             BackendConfig::Aws(config) => config.validate(),
-            BackendConfig::Memory(_) | BackendConfig::Vault(_) => Ok(()),
+            #[allow(unreachable_patterns)]
+            other => Err(not_compiled_in(other.kind())),
         }
     }
 

@@ -186,6 +186,27 @@ fn check_mount(value: &str, key: &'static str) -> Result<String> {
     }
 }
 
+/// The checks `connect` makes before it touches the network, for `check-config`.
+pub fn validate(config: &VaultConfig) -> Result<()> {
+    let resolved = resolve(config, Env::from_process())?;
+    check_mount(&config.mount, "mount")?;
+    check_mount(&config.path_prefix, "path_prefix")?;
+    if config.tls.client_cert.is_some() != config.tls.client_key.is_some() {
+        return Err(Error::invalid_config(
+            "`tls.client_cert` and `tls.client_key` go together",
+        ));
+    }
+    let scheme_ok =
+        resolved.address.starts_with("http://") || resolved.address.starts_with("https://");
+    if !scheme_ok || reqwest::Url::parse(&resolved.address).is_err() {
+        return Err(
+            Error::invalid_config("`address` must be an http:// or https:// URL")
+                .with_context("address", &resolved.address),
+        );
+    }
+    Ok(())
+}
+
 impl VaultBackend {
     pub const KIND: &'static str = "vault";
 

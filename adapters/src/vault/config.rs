@@ -52,7 +52,9 @@ impl Default for VaultConfig {
             auth: VaultAuth::default(),
             tls: VaultTls::default(),
             connect_timeout: Duration::from_secs(5),
-            request_timeout: Duration::from_secs(10),
+            // Below credbridge's 8 s request timeout, so a slow Vault is reported as the
+            // backend being unavailable, with a retry, rather than as a request timeout.
+            request_timeout: Duration::from_secs(5),
         }
     }
 }

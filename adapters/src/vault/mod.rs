@@ -11,7 +11,7 @@ mod config;
 mod error;
 
 #[cfg(feature = "vault")]
-pub use backend::VaultBackend;
+pub use backend::{validate, VaultBackend};
 pub use config::{
     AppRoleAuth, KubernetesAuth, KvVersion, TokenAuth, VaultAuth, VaultConfig, VaultTls,
 };
