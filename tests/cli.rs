@@ -147,6 +147,18 @@ fn serve_refuses_a_persistent_backend_without_a_token() {
     assert!(stderr.contains("no token is configured"), "{stderr}");
 }
 
+/// Starts the binary with `args` and `envs`, both outputs piped; killed when dropped.
+fn spawn(envs: &[(&str, &str)], args: &[&str]) -> tokio::process::Child {
+    let mut command = credbridge();
+    command.envs(envs.iter().copied()).args(args);
+    tokio::process::Command::from(command)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
 /// Waits until `/healthz` answers on `port`.
 async fn wait_until_serving(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -163,12 +175,8 @@ async fn wait_until_serving(port: u16) {
 #[tokio::test]
 async fn serve_without_a_token_generates_one_serves_it_and_stops_on_sigterm() {
     let port = free_port();
-    let mut child = tokio::process::Command::from(credbridge())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = spawn(&[], &["serve", "--listen", &listen]);
     let mut stderr = BufReader::new(child.stderr.take().unwrap()).lines();
     let token = loop {
         let line = stderr
@@ -240,30 +248,22 @@ async fn serve_without_a_token_generates_one_serves_it_and_stops_on_sigterm() {
 #[tokio::test]
 async fn listen_comes_from_the_environment_and_the_flag_wins() {
     let (env_port, flag_port) = (free_port(), free_port());
-    let mut child = tokio::process::Command::from(credbridge())
-        .env("CREDBRIDGE_LISTEN", format!("127.0.0.1:{env_port}"))
-        .env("CREDBRIDGE_TOKEN", "listen-test-token-0123456789")
-        .args(["serve", "--listen", &format!("127.0.0.1:{flag_port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let (env_listen, flag_listen) = (
+        format!("127.0.0.1:{env_port}"),
+        format!("127.0.0.1:{flag_port}"),
+    );
+    let envs = [
+        ("CREDBRIDGE_LISTEN", env_listen.as_str()),
+        ("CREDBRIDGE_TOKEN", "listen-test-token-0123456789"),
+    ];
+    let mut child = spawn(&envs, &["serve", "--listen", &flag_listen]);
     wait_until_serving(flag_port).await;
     assert!(reqwest::get(format!("http://127.0.0.1:{env_port}/healthz"))
         .await
         .is_err());
     child.kill().await.unwrap();
 
-    let mut child = tokio::process::Command::from(credbridge())
-        .env("CREDBRIDGE_LISTEN", format!("127.0.0.1:{env_port}"))
-        .env("CREDBRIDGE_TOKEN", "listen-test-token-0123456789")
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = spawn(&envs, &["serve"]);
     wait_until_serving(env_port).await;
     child.kill().await.unwrap();
 }
@@ -271,20 +271,11 @@ async fn listen_comes_from_the_environment_and_the_flag_wins() {
 #[tokio::test]
 async fn json_logs_are_one_object_per_line() {
     let port = free_port();
-    let mut child = tokio::process::Command::from(credbridge())
-        .env("CREDBRIDGE_TOKEN", "json-log-token-0123456789")
-        .args([
-            "serve",
-            "--log-format",
-            "json",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let mut child = spawn(
+        &[("CREDBRIDGE_TOKEN", "json-log-token-0123456789")],
+        &["serve", "--log-format", "json", "--listen", &listen],
+    );
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = stdout.next_line().await.unwrap().expect("a log line");
     let line: serde_json::Value = serde_json::from_str(&first).expect("JSON log line");
@@ -298,15 +289,12 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
     let config = dir.path().join("credbridge.toml");
     std::fs::write(&config, "token = \"before-reload-token-0123\"\n").unwrap();
     let port = free_port();
-    let mut child = tokio::process::Command::from(credbridge())
-        .arg("--config")
-        .arg(&config)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let config_arg = config.display().to_string();
+    let mut child = spawn(
+        &[],
+        &["--config", &config_arg, "serve", "--listen", &listen],
+    );
     wait_until_serving(port).await;
     let base = format!("http://127.0.0.1:{port}/api/v1/credentials");
     let status = |token: &'static str| {
@@ -355,14 +343,11 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
 #[tokio::test]
 async fn plain_http_on_a_non_loopback_address_is_warned_about() {
     let port = free_port();
-    let mut child = tokio::process::Command::from(credbridge())
-        .env("CREDBRIDGE_TOKEN", "warning-test-token-0123456789")
-        .args(["serve", "--listen", &format!("0.0.0.0:{port}")])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let listen = format!("0.0.0.0:{port}");
+    let mut child = spawn(
+        &[("CREDBRIDGE_TOKEN", "warning-test-token-0123456789")],
+        &["serve", "--listen", &listen],
+    );
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let warned = tokio::time::timeout(Duration::from_secs(20), async {
         while let Some(line) = stdout.next_line().await.unwrap() {
