@@ -236,3 +236,40 @@ async fn a_token_file_is_read_again_when_the_token_in_it_changes() {
     double.expire_token(&first);
     app.read_ok(&id).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_expiry_gauge_counts_down_to_the_vault_tokens_expiry() {
+    let double = VaultDouble::start().await;
+    let prefix = unique_prefix();
+    let spec = TokenSpec::new(
+        Policy::credbridge("secret", 2, &prefix),
+        Duration::from_secs(3600),
+    );
+    double.add_approle("approle", "role-1", "secret-1", spec);
+    let backend = VaultBackend::connect(&config(&double, &prefix, approle("role-1", "secret-1")))
+        .await
+        .expect("connects to the double");
+    let app = TestApp::spawn_with(Arc::new(backend), |settings| {
+        settings.metrics.enabled = true
+    })
+    .await;
+    let text = app
+        .client
+        .get(format!("http://{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let seconds: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("credbridge_backend_login_expiry_seconds "))
+        .expect("the gauge is exported")
+        .parse()
+        .unwrap();
+    assert!(
+        (3500..=3600).contains(&seconds),
+        "{seconds} s left of a one-hour token"
+    );
+}
