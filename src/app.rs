@@ -98,7 +98,9 @@ impl App {
             generated_token = Some(token);
         }
         let tokens = TokenStore::new(auth);
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(&crate::api::route_templates(
+            &settings.base_path,
+        )));
         let metered: Arc<dyn Backend> = Arc::new(MeteredBackend::new(
             Arc::clone(&backend),
             Arc::clone(&metrics),

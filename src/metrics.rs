@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
+use axum::http::Method;
 use credbridge_adapters::{Backend, BackendInfo, CredentialId, Document, Key, Scope};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
@@ -19,15 +20,15 @@ use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    route: String,
-    method: String,
+    route: Arc<str>,
+    method: &'static str,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    route: String,
-    method: String,
+    route: Arc<str>,
+    method: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -61,6 +62,9 @@ fn latency_histogram() -> Histogram {
 /// Every metric credbridge exports.
 pub struct Metrics {
     registry: Registry,
+    /// Every route template, made once: labelling a request clones an `Arc`, no string.
+    routes: Vec<Arc<str>>,
+    unmatched: Arc<str>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
     backend_calls: Family<BackendCallLabels, Counter>,
@@ -70,14 +74,24 @@ pub struct Metrics {
     login_expiry: Gauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
-        Self::new()
+/// A request method as a label: the standard ones by name, anything else as `other`, so a
+/// client cannot grow the label set.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
     }
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// `routes` are the router's path templates.
+    pub fn new(routes: &[String]) -> Self {
         let mut registry = Registry::with_prefix("credbridge");
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(
@@ -127,6 +141,11 @@ impl Metrics {
         );
         Self {
             registry,
+            routes: routes
+                .iter()
+                .map(|route| Arc::from(route.as_str()))
+                .collect(),
+            unmatched: Arc::from("unmatched"),
             http_requests,
             http_duration,
             backend_calls,
@@ -137,18 +156,29 @@ impl Metrics {
         }
     }
 
-    pub fn observe_http(&self, route: &str, method: &str, status: u16, started: Instant) {
+    /// Counts and times a request; `route` is its matched template, if any.
+    pub fn observe_http(
+        &self,
+        route: Option<&str>,
+        method: &Method,
+        status: u16,
+        started: Instant,
+    ) {
+        let route = route
+            .and_then(|route| self.routes.iter().find(|known| known.as_ref() == route))
+            .unwrap_or(&self.unmatched);
+        let method = method_label(method);
         self.http_requests
             .get_or_create(&HttpLabels {
-                route: route.to_owned(),
-                method: method.to_owned(),
+                route: Arc::clone(route),
+                method,
                 status,
             })
             .inc();
         self.http_duration
             .get_or_create(&RouteLabels {
-                route: route.to_owned(),
-                method: method.to_owned(),
+                route: Arc::clone(route),
+                method,
             })
             .observe(started.elapsed().as_secs_f64());
     }

@@ -11,4 +11,4 @@ mod router;
 
 pub use error::ApiError;
 pub use extract::ClientAddr;
-pub use router::{router, AppState};
+pub use router::{route_templates, router, AppState};

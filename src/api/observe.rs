@@ -20,30 +20,24 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     }
     request.extensions_mut().insert(record.clone());
     let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", MatchedPath::as_str)
-        .to_owned();
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    // A header value clone shares its bytes: no copy unless the audit line is written.
+    let request_id = request.headers().get("x-request-id").cloned();
 
     let response = next.run(request).await;
 
     let status = response.status().as_u16();
-    state
-        .metrics
-        .observe_http(&route, method.as_str(), status, started);
+    let route = route.as_ref().map(MatchedPath::as_str);
+    state.metrics.observe_http(route, &method, status, started);
     if state.audit.enabled() {
-        if let Some(operation) = operation(&state, &method, &route) {
+        if let Some(operation) = route.and_then(|route| operation(&state, &method, route)) {
             let fields = record.snapshot();
             state.audit.record(&AuditEvent {
                 time: now_rfc3339(),
-                request_id: &request_id,
+                request_id: request_id
+                    .as_ref()
+                    .and_then(|value| value.to_str().ok())
+                    .unwrap_or_default(),
                 client: fields.client.map(|address| address.ip().to_string()),
                 operation,
                 scope: fields

@@ -41,9 +41,25 @@ pub struct AppState {
 
 /// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and
 /// `/readyz` outside it (no token), JSON errors for everything else.
+/// Every path template the router serves, for metric labels.
+pub fn route_templates(base_path: &str) -> Vec<String> {
+    vec![
+        base_path.to_owned(),
+        item_path(base_path),
+        "/healthz".to_owned(),
+        "/readyz".to_owned(),
+        "/openapi.json".to_owned(),
+        "/metrics".to_owned(),
+    ]
+}
+
+fn item_path(base_path: &str) -> String {
+    format!("{base_path}/{{*id}}")
+}
+
 pub fn router(state: AppState, request_timeout: Duration, metrics_enabled: bool) -> Router {
     let base_path = state.base_path.to_string();
-    let item_path = format!("{base_path}/{{*id}}");
+    let item_path = item_path(&base_path);
     let mut router = Router::new()
         .route(
             &base_path,
