@@ -24,6 +24,7 @@ use crate::config::{ConfigError, Settings, TlsSettings};
 use crate::limits::RateLimits;
 use crate::metrics::{MeteredBackend, Metrics};
 use crate::tls::{self, SharedTlsConfig, TlsListener};
+use crate::watch::{ticker, WatchedFiles};
 
 /// Why credbridge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +68,10 @@ pub struct App {
 impl App {
     /// Builds the backend described by `settings`, then the app around it.
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
-        if settings.backend.persistent() && Authenticator::from_settings(settings)?.is_empty() {
+        // Tokens (and token files) are read once, before connecting, so a token-less
+        // persistent backend is refused without being touched.
+        let auth = Authenticator::from_settings(settings)?;
+        if settings.backend.persistent() && auth.is_empty() {
             return Err(StartupError::NoToken(settings.backend.kind()));
         }
         let backend = settings
@@ -78,7 +82,7 @@ impl App {
                 kind: settings.backend.kind(),
                 source,
             })?;
-        Self::with_backend(settings, backend)
+        Self::assemble(settings, backend, auth)
     }
 
     /// The app around a backend the caller made (tests inject doubles this way).
@@ -86,7 +90,14 @@ impl App {
         settings: &Settings,
         backend: Arc<dyn Backend>,
     ) -> Result<Self, StartupError> {
-        let mut auth = Authenticator::from_settings(settings)?;
+        Self::assemble(settings, backend, Authenticator::from_settings(settings)?)
+    }
+
+    fn assemble(
+        settings: &Settings,
+        backend: Arc<dyn Backend>,
+        mut auth: Authenticator,
+    ) -> Result<Self, StartupError> {
         let mut generated_token = None;
         if auth.is_empty() {
             let info = backend.info();
@@ -98,13 +109,19 @@ impl App {
             generated_token = Some(token);
         }
         let tokens = TokenStore::new(auth);
-        let metrics = Arc::new(Metrics::new(&crate::api::route_templates(
-            &settings.base_path,
-        )));
-        let metered: Arc<dyn Backend> = Arc::new(MeteredBackend::new(
-            Arc::clone(&backend),
-            Arc::clone(&metrics),
-        ));
+        // With metrics off, nothing is counted: neither requests nor backend calls pay for it.
+        let metrics = settings.metrics.enabled.then(|| {
+            Arc::new(Metrics::new(&crate::api::route_templates(
+                &settings.base_path,
+            )))
+        });
+        let served_backend: Arc<dyn Backend> = match &metrics {
+            Some(metrics) => Arc::new(MeteredBackend::new(
+                Arc::clone(&backend),
+                Arc::clone(metrics),
+            )),
+            None => Arc::clone(&backend),
+        };
         let limits = RateLimits::new(&settings.rate_limit).map(Arc::new);
         let audit = AuditLog::open(&settings.audit).map_err(StartupError::Audit)?;
         let tls = if settings.tls.enabled() {
@@ -117,7 +134,7 @@ impl App {
             None
         };
         let state = AppState {
-            backend: metered,
+            backend: served_backend,
             tokens: tokens.clone(),
             limits: limits.clone(),
             audit: Arc::new(audit),
@@ -132,11 +149,7 @@ impl App {
         };
         let fixed = settings.clone();
         Ok(Self {
-            router: router(
-                state,
-                settings.http.request_timeout,
-                settings.metrics.enabled,
-            ),
+            router: router(state, settings.http.request_timeout),
             backend,
             tokens,
             limits,
@@ -259,10 +272,8 @@ async fn reload_tokens(
     interval: Duration,
     mut hangup: Option<Hangup>,
 ) {
-    let mut files = tokens.current().files().to_vec();
-    let mut seen = tls::modified_times(&files);
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut files = WatchedFiles::new(tokens.current().files().to_vec());
+    let mut ticks = ticker(interval);
     loop {
         let signalled = async {
             match hangup.as_mut() {
@@ -272,7 +283,7 @@ async fn reload_tokens(
         };
         let reason = tokio::select! {
             _ = ticks.tick() => {
-                if tls::modified_times(&files) == seen {
+                if !files.changed() {
                     continue;
                 }
                 "a token file changed"
@@ -286,8 +297,7 @@ async fn reload_tokens(
         .await;
         match loaded {
             Ok(Ok(fresh)) => {
-                files = fresh.files().to_vec();
-                seen = tls::modified_times(&files);
+                files.replace(fresh.files().to_vec());
                 let scopes = fresh.scopes().len();
                 if tokens.replace(fresh) {
                     tracing::info!(reason, scopes, "tokens reloaded");
@@ -299,7 +309,7 @@ async fn reload_tokens(
                 }
             }
             Ok(Err(error)) => {
-                seen = tls::modified_times(&files);
+                files.rescan();
                 tracing::warn!(reason, %error, "token reload failed; keeping the previous tokens");
             }
             Err(error) => tracing::error!(%error, "token reload task failed"),

@@ -16,7 +16,7 @@ use credbridge_adapters::CredentialId;
 use serde::Serialize;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 
-use crate::auth::{AuthFailure, Identity};
+use crate::auth::Identity;
 use crate::config::AuditSettings;
 
 /// Where audit lines go.
@@ -95,25 +95,33 @@ pub struct AuditEvent<'a> {
 }
 
 /// What a request learns about itself on its way through extractors and handlers, read
-/// once the response is ready (for the audit line and metrics).
+/// once the response is ready for the audit line. The default record is inactive: it
+/// allocates nothing and ignores every note, which is what requests cost without an
+/// audit log.
 #[derive(Clone, Default)]
-pub struct RequestRecord(Arc<Mutex<RecordFields>>);
+pub struct RequestRecord(Option<Arc<Mutex<RecordFields>>>);
 
 #[derive(Debug, Clone, Default)]
 pub struct RecordFields {
     pub identity: Option<Identity>,
-    pub auth_failure: Option<AuthFailure>,
     pub id: Option<CredentialId>,
     pub kind: Option<&'static str>,
     pub client: Option<SocketAddr>,
 }
 
 impl RequestRecord {
-    fn with<T>(&self, change: impl FnOnce(&mut RecordFields) -> T) -> T {
+    /// A record that keeps what it is told.
+    pub fn active() -> Self {
+        Self(Some(Arc::default()))
+    }
+
+    fn with<T: Default>(&self, change: impl FnOnce(&mut RecordFields) -> T) -> T {
+        let Some(fields) = &self.0 else {
+            return T::default();
+        };
         // A poisoned lock only means a panic elsewhere mid-update; the fields are still
         // usable for a log line.
-        let mut fields = self
-            .0
+        let mut fields = fields
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         change(&mut fields)
@@ -121,10 +129,6 @@ impl RequestRecord {
 
     pub fn set_identity(&self, identity: &Identity) {
         self.with(|fields| fields.identity = Some(identity.clone()));
-    }
-
-    pub fn set_auth_failure(&self, failure: AuthFailure) {
-        self.with(|fields| fields.auth_failure = Some(failure));
     }
 
     pub fn set_client(&self, client: SocketAddr) {

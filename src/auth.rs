@@ -32,8 +32,21 @@ pub struct Authenticator {
 #[derive(Clone)]
 struct Entry {
     digest: TokenDigest,
+    /// Derived from the digest once, at load, rather than on every request.
+    fingerprint: Fingerprint,
     scope: Scope,
     expires_at: Option<SystemTime>,
+}
+
+impl Entry {
+    fn new(digest: TokenDigest, scope: Scope, expires_at: Option<SystemTime>) -> Self {
+        Self {
+            fingerprint: Fingerprint::of(&digest),
+            digest,
+            scope,
+            expires_at,
+        }
+    }
 }
 
 /// An authenticated caller: its scope, and a fingerprint that names its token in the audit
@@ -132,11 +145,9 @@ impl Authenticator {
                 authenticator.files.extend(entry.file.clone());
                 digest(token.expose())
             };
-            authenticator.entries.push(Entry {
-                digest,
-                scope,
-                expires_at,
-            });
+            authenticator
+                .entries
+                .push(Entry::new(digest, scope, expires_at));
         }
         Ok(authenticator)
     }
@@ -149,11 +160,8 @@ impl Authenticator {
     }
 
     fn add(&mut self, token: &SecretText, scope: Scope) {
-        self.entries.push(Entry {
-            digest: digest(token.expose()),
-            scope,
-            expires_at: None,
-        });
+        self.entries
+            .push(Entry::new(digest(token.expose()), scope, None));
     }
 
     /// The token files to watch for changes.
@@ -205,7 +213,7 @@ impl Authenticator {
         }
         Ok(Identity {
             scope: entry.scope.clone(),
-            fingerprint: Fingerprint::of(&entry.digest),
+            fingerprint: entry.fingerprint,
         })
     }
 }

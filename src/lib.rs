@@ -3,7 +3,8 @@
 //! The modules, each owning one concern: [`config`] (settings and their sources),
 //! [`credential`] (the contract's model and rules), [`auth`] (tokens to scopes), [`api`]
 //! (routes and HTTP errors), [`app`] (start-up), [`limits`] (rate limits), [`audit`]
-//! (the audit log), [`metrics`], [`tls`], [`telemetry`] (the diagnostic log), [`cli`].
+//! (the audit log), [`metrics`], [`tls`], [`watch`] (file changes), [`telemetry`] (the
+//! diagnostic log), [`cli`].
 
 pub mod api;
 pub mod app;
@@ -16,6 +17,7 @@ pub mod limits;
 pub mod metrics;
 pub mod telemetry;
 pub mod tls;
+pub mod watch;
 
 pub use app::App;
 pub use config::Settings;

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
@@ -22,6 +22,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsSettings;
+use crate::watch::{ticker, WatchedFiles};
 
 /// How long a client may take to finish its handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -100,32 +101,16 @@ fn watched_files(settings: &TlsSettings) -> Vec<PathBuf> {
     .collect()
 }
 
-/// Modification times of `files`, as a change detector.
-pub fn modified_times(files: &[PathBuf]) -> Vec<Option<SystemTime>> {
-    files
-        .iter()
-        .map(|path| {
-            std::fs::metadata(path)
-                .and_then(|meta| meta.modified())
-                .ok()
-        })
-        .collect()
-}
-
 /// Re-reads the files whenever one changes; a set of files that fails to load is logged and
 /// the configuration in force is kept.
 pub async fn watch(settings: TlsSettings, config: SharedTlsConfig) {
-    let files = watched_files(&settings);
-    let mut seen = modified_times(&files);
-    let mut ticks = tokio::time::interval(settings.reload_interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut files = WatchedFiles::new(watched_files(&settings));
+    let mut ticks = ticker(settings.reload_interval);
     loop {
         ticks.tick().await;
-        let now = modified_times(&files);
-        if now == seen {
+        if !files.changed() {
             continue;
         }
-        seen = now;
         let loaded = {
             let settings = settings.clone();
             tokio::task::spawn_blocking(move || load(&settings)).await

@@ -49,7 +49,9 @@ where
             .map(|info| info.0 .0.ip());
         let limits = state.limits.as_deref();
         let refuse = |limit: Limit, wait| {
-            state.metrics.rate_limited(limit.as_str());
+            if let Some(metrics) = &state.metrics {
+                metrics.rate_limited(limit.as_str());
+            }
             ApiError::RateLimited(wait)
         };
         if let (Some(limits), Some(client)) = (limits, client) {
@@ -71,8 +73,9 @@ where
                 })
             }
             Err(failure) => {
-                record.set_auth_failure(failure);
-                state.metrics.auth_failed(failure.as_str());
+                if let Some(metrics) = &state.metrics {
+                    metrics.auth_failed(failure.as_str());
+                }
                 if let (Some(limits), Some(client)) = (limits, client) {
                     limits
                         .record_failure(client)
@@ -98,7 +101,7 @@ fn authenticate(parts: &Parts, state: &AppState) -> Result<Identity, AuthFailure
 }
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme is case-insensitive.
-fn bearer_token(value: &str) -> Option<&str> {
+pub(super) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.split_once(' ')?;
     let token = token.trim();
     (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
 
+use super::extract::bearer_token;
 use super::{ApiError, AppState};
 
 pub async fn metrics(
@@ -15,14 +16,15 @@ pub async fn metrics(
         let token = headers
             .get(header::AUTHORIZATION)
             .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim());
+            .and_then(bearer_token);
         if token.is_none_or(|token| allowed.authenticate(token).is_err()) {
             return Err(ApiError::Unauthorized);
         }
     }
-    let body = state.metrics.render(state.backend.as_ref());
+    let Some(metrics) = &state.metrics else {
+        return Err(ApiError::UnknownRoute);
+    };
+    let body = metrics.render(state.backend.as_ref());
     Ok((
         [(
             header::CONTENT_TYPE,

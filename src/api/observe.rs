@@ -14,7 +14,13 @@ use crate::audit::{millis, now_rfc3339, AuditEvent, RequestRecord};
 
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let record = RequestRecord::default();
+    // Extractors and handlers note what the audit line needs; without an audit log there is
+    // nothing to note, and the record stays a no-op.
+    let record = if state.audit.enabled() {
+        RequestRecord::active()
+    } else {
+        RequestRecord::default()
+    };
     if let Some(ConnectInfo(ClientAddr(address))) = request.extensions().get() {
         record.set_client(*address);
     }
@@ -28,7 +34,9 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
 
     let status = response.status().as_u16();
     let route = route.as_ref().map(MatchedPath::as_str);
-    state.metrics.observe_http(route, &method, status, started);
+    if let Some(metrics) = &state.metrics {
+        metrics.observe_http(route, &method, status, started);
+    }
     if state.audit.enabled() {
         if let Some(operation) = route.and_then(|route| operation(&state, &method, route)) {
             let fields = record.snapshot();

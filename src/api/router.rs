@@ -32,7 +32,8 @@ pub struct AppState {
     /// `None` when rate limiting is off.
     pub limits: Option<Arc<RateLimits>>,
     pub audit: Arc<AuditLog>,
-    pub metrics: Arc<Metrics>,
+    /// `None` when metrics are off; then `/metrics` is not routed.
+    pub metrics: Option<Arc<Metrics>>,
     /// The token `/metrics` requires, when one is configured.
     pub metrics_auth: Option<Arc<Authenticator>>,
     pub base_path: Arc<str>,
@@ -57,7 +58,7 @@ fn item_path(base_path: &str) -> String {
     format!("{base_path}/{{*id}}")
 }
 
-pub fn router(state: AppState, request_timeout: Duration, metrics_enabled: bool) -> Router {
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let base_path = state.base_path.to_string();
     let item_path = item_path(&base_path);
     let mut router = Router::new()
@@ -72,7 +73,7 @@ pub fn router(state: AppState, request_timeout: Duration, metrics_enabled: bool)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::serve));
-    if metrics_enabled {
+    if state.metrics.is_some() {
         router = router.route("/metrics", get(metrics::metrics));
     }
     router
