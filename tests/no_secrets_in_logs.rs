@@ -3,14 +3,17 @@
 //!
 //! Its own test binary: it installs the process-wide subscriber.
 
+#[allow(dead_code)]
+#[path = "api/helpers.rs"]
+mod helpers;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
-use credbridge::config::{AuthSettings, TokenSettings};
-use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
-use credbridge_adapters::SecretText;
-use serde_json::{json, Value};
+use helpers::TestApp;
+use reqwest::Method;
+use serde_json::json;
 use tracing_subscriber::fmt::MakeWriter;
 
 #[derive(Clone, Default)]
@@ -33,7 +36,6 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
-const TOKEN: &str = "inbound-token-7f3a9c1e5b";
 const WRONG_TOKEN: &str = "wrong-token-2d8e6b4a0f";
 const SECRETS: [&str; 6] = [
     "pw-Zq8!kLm2",
@@ -65,28 +67,10 @@ async fn a_full_cycle_at_trace_level_logs_no_secret() {
         )
         .init();
 
-    let settings = Settings {
-        auth: AuthSettings {
-            tokens: vec![TokenSettings {
-                token: Some(SecretText::new(TOKEN)),
-                ..TokenSettings {
-                    scope: "default".into(),
-                    ..TokenSettings::default()
-                }
-            }],
-            ..AuthSettings::default()
-        },
-        ..Settings::default()
-    };
-    tracing::debug!(?settings, "settings in force");
-    let app = App::with_backend(&settings, Arc::new(MemoryBackend::default())).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!(
-        "http://{}/api/v1/credentials",
-        listener.local_addr().unwrap()
-    );
-    tokio::spawn(app.serve(listener, std::future::pending()));
-    let client = reqwest::Client::new();
+    let app = TestApp::spawn_with(Arc::new(MemoryBackend::default()), |settings| {
+        tracing::debug!(?settings, "settings in force");
+    })
+    .await;
 
     let bodies = [
         json!({"name": "login", "type": "password", "username": "ada", "password": SECRETS[0],
@@ -97,67 +81,26 @@ async fn a_full_cycle_at_trace_level_logs_no_secret() {
         json!({"name": "key", "type": "secret", "secret_value": SECRETS[4], "secret_label": "x"}),
     ];
     for body in &bodies {
-        let created: Value = client
-            .post(&base)
-            .bearer_auth(TOKEN)
-            .json(body)
+        let id = app.create_ok(body).await;
+        app.read_ok(&id).await;
+        let wrong = app
+            .client
+            .get(app.item_url(&id))
+            .bearer_auth(WRONG_TOKEN)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
-        let url = format!("{base}/{}", created["id"].as_str().unwrap());
-        assert_eq!(
-            client
-                .get(&url)
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
-        assert_eq!(
-            client
-                .get(&url)
-                .bearer_auth(WRONG_TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            401
-        );
-        assert_eq!(
-            client
-                .delete(&url)
-                .bearer_auth(TOKEN)
-                .send()
-                .await
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(wrong.status(), 401);
+        assert_eq!(app.delete(&id).await.status(), 200);
     }
     // Refusals that carry secrets: a contract violation and a non-JSON body.
     let mut invalid = bodies[0].clone();
     invalid["username"] = json!(SECRETS[5].len());
     invalid["password"] = json!(SECRETS[5]);
-    assert_eq!(
-        client
-            .post(&base)
-            .bearer_auth(TOKEN)
-            .json(&invalid)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        422
-    );
+    assert_eq!(app.create(&invalid).await.status(), 422);
     let broken = format!("{{\"password\": \"{}\"", SECRETS[5]);
-    let response = client
-        .post(&base)
-        .bearer_auth(TOKEN)
+    let response = app
+        .request(Method::POST, &app.base)
         .header("content-type", "application/json")
         .body(broken)
         .send()
@@ -176,7 +119,11 @@ async fn a_full_cycle_at_trace_level_logs_no_secret() {
         log.contains("TRACE") || log.contains("\"level\":\"TRACE\""),
         "not at trace level"
     );
-    for needle in SECRETS.iter().chain([&TOKEN, &WRONG_TOKEN]) {
+    for needle in
+        SECRETS
+            .iter()
+            .chain([&WRONG_TOKEN, &app.token.as_str(), &app.other_token.as_str()])
+    {
         assert!(!log.contains(needle), "{needle:?} appeared in the log");
     }
 }
