@@ -113,6 +113,13 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
         if let Some(expiry) = app.tokens().current().next_expiry() {
             tracing::info!(expires_at = %humantime::format_rfc3339_seconds(expiry), "a configured token expires");
         }
+        let links = crate::config::service_links();
+        if !links.is_empty() {
+            tracing::info!(
+                variables = %links.join(","),
+                "ignoring Kubernetes service-link variables: they describe a Service, not credbridge's configuration"
+            );
+        }
         if kind == "memory" {
             tracing::warn!("the memory backend keeps credentials in this process only: they are lost on restart");
         }
@@ -141,6 +148,13 @@ fn check_config(config: Option<PathBuf>) -> Result<(), String> {
     Authenticator::from_settings(&settings).map_err(|e| e.to_string())?;
     let text = toml::to_string_pretty(&settings).map_err(|error| error.to_string())?;
     println!("{text}");
+    let links = crate::config::service_links();
+    if !links.is_empty() {
+        eprintln!(
+            "credbridge: ignored Kubernetes service-link variables: {}",
+            links.join(", ")
+        );
+    }
     eprintln!("credbridge: the configuration is valid");
     Ok(())
 }

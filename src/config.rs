@@ -4,7 +4,8 @@
 //! `CREDBRIDGE_CONFIG`, else `config/credbridge.toml` when it exists) → `CREDBRIDGE_*`
 //! environment variables, `__` separating levels (`CREDBRIDGE_BACKEND__KIND=vault`) →
 //! command-line flags. Everything is checked before anything is served; every error names
-//! its key.
+//! its key, or the variable. Kubernetes' service-link variables are the platform's, not
+//! configuration, and are ignored ([`service_links`]).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -250,6 +251,11 @@ pub enum LogFormat {
 pub enum ConfigError {
     #[error("{0}")]
     Load(#[from] Box<figment::Error>),
+    #[error(
+        "environment variable {variable} is not a credbridge setting (expected one of {expected} \
+         at that level): correct its name or unset it"
+    )]
+    UnknownVariable { variable: String, expected: String },
     #[error("config file {} does not exist", .0.display())]
     MissingFile(PathBuf),
     #[error("{key}: {message}")]
@@ -266,6 +272,28 @@ impl ConfigError {
             message: message.into(),
         }
     }
+}
+
+/// Names the variable at fault when an environment variable is not a setting; other errors
+/// keep figment's own message, which names the key and the file.
+fn load_error(error: figment::Error) -> ConfigError {
+    if let (figment::error::Kind::UnknownField(_, expected), Some(metadata)) =
+        (&error.kind, &error.metadata)
+    {
+        if metadata.name == ENV_SOURCE {
+            let path: Vec<&str> = error.path.iter().map(String::as_str).collect();
+            let profile = error.profile.clone().unwrap_or_default();
+            return ConfigError::UnknownVariable {
+                variable: metadata.interpolate(&profile, &path),
+                expected: expected
+                    .iter()
+                    .map(|key| format!("`{key}`"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            };
+        }
+    }
+    ConfigError::Load(Box::new(error))
 }
 
 /// Command-line values that override every other source.
@@ -301,7 +329,7 @@ impl Settings {
         if let Some(format) = overrides.log_format {
             figment = figment.merge(Serialized::default("log.format", format));
         }
-        let settings: Settings = figment.extract().map_err(Box::new)?;
+        let settings: Settings = figment.extract().map_err(load_error)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -403,12 +431,93 @@ impl Settings {
 }
 
 /// `CREDBRIDGE_*` variables; `CREDBRIDGE_CONFIG` names the file, `CREDBRIDGE_TOKEN` is read
-/// verbatim, and `CREDBRIDGE_TEST_*` belongs to the test suite.
-fn environment() -> Env {
-    Env::prefixed(ENV_PREFIX)
-        .split("__")
-        .ignore(&["config", "token"])
-        .filter(|key| !key.as_str().starts_with("test_"))
+/// verbatim, `CREDBRIDGE_TEST_*` belongs to the test suite, and Kubernetes' service links
+/// (see [`service_links`]) belong to the platform. Any other name must be a configuration
+/// key: a misspelt variable is refused, naming it, exactly as an unknown key in a file is.
+fn environment() -> Environment {
+    let links: Vec<String> = service_links()
+        .into_iter()
+        .map(|name| name[ENV_PREFIX.len()..].to_owned())
+        .collect();
+    Environment(
+        Env::prefixed(ENV_PREFIX)
+            // Before `split`, so the names compared are the variables' own.
+            .filter(move |key| !links.iter().any(|link| key == link.as_str()))
+            .split("__")
+            .ignore(&["config", "token"])
+            .filter(|key| !key.as_str().starts_with("test_")),
+    )
+}
+
+const ENV_SOURCE: &str = "environment variable";
+
+/// figment's environment provider, with errors naming the variable as it is set
+/// (`CREDBRIDGE_HTTP__MAX_BODY`) rather than as a key path (`HTTP.MAX_BODY`).
+struct Environment(Env);
+
+impl figment::Provider for Environment {
+    fn metadata(&self) -> figment::Metadata {
+        figment::Metadata::named(ENV_SOURCE).interpolater(|_, keys| {
+            let keys: Vec<String> = keys.iter().map(|key| key.to_ascii_uppercase()).collect();
+            format!("{ENV_PREFIX}{}", keys.join("__"))
+        })
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        self.0.data()
+    }
+}
+
+/// The `CREDBRIDGE_*` variables Kubernetes put in this process's environment for a Service
+/// whose name starts with `credbridge` (its "service links"), sorted. They describe the
+/// Service, not this process's configuration, so they are never read as configuration.
+pub fn service_links() -> Vec<String> {
+    let mut links: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
+        .filter(|(name, value)| name.starts_with(ENV_PREFIX) && is_service_link(name, value))
+        .map(|(name, _)| name)
+        .collect();
+    links.sort();
+    links
+}
+
+/// Whether `name=value` has the shape of a variable Kubernetes injects for a Service `S`
+/// (upper case, `-` as `_`): `S_SERVICE_HOST`, `S_SERVICE_PORT`, `S_SERVICE_PORT_<NAME>`,
+/// `S_PORT`, `S_PORT_<N>_<PROTO>` and its `_PROTO`, `_PORT` and `_ADDR`. Both the name and
+/// the value must match, so a mistyped configuration variable is never taken for one.
+fn is_service_link(name: &str, value: &str) -> bool {
+    let is_ip = || value.parse::<std::net::IpAddr>().is_ok();
+    let is_port = |text: &str| text.parse::<u16>().is_ok_and(|port| port > 0);
+    let is_protocol = |text: &str| matches!(text, "TCP" | "UDP" | "SCTP");
+    // `tcp://10.96.0.12:8080`, `tcp://[fd00::12]:8080`
+    let is_url = || {
+        value.split_once("://").is_some_and(|(protocol, address)| {
+            is_protocol(&protocol.to_ascii_uppercase()) && address.parse::<SocketAddr>().is_ok()
+        })
+    };
+    if let Some(service) = name.strip_suffix("_SERVICE_HOST") {
+        return !service.is_empty() && is_ip();
+    }
+    if let Some((service, port_name)) = name.rsplit_once("_SERVICE_PORT") {
+        let named = port_name.is_empty() || port_name.starts_with('_') && port_name.len() > 1;
+        return !service.is_empty() && named && is_port(value);
+    }
+    let segments: Vec<&str> = name.split('_').collect();
+    match segments.as_slice() {
+        [_, .., "PORT", port, protocol, field] if is_port(port) && is_protocol(protocol) => {
+            match *field {
+                "PROTO" => value.eq_ignore_ascii_case(protocol),
+                "PORT" => value == *port,
+                "ADDR" => is_ip(),
+                _ => false,
+            }
+        }
+        [_, .., "PORT", port, protocol] if is_port(port) && is_protocol(protocol) => is_url(),
+        [_, .., "PORT"] => is_url(),
+        _ => false,
+    }
 }
 
 fn validate_base_path(path: &str) -> Result<(), ConfigError> {
@@ -594,6 +703,51 @@ mod tests {
         for (toml, key) in cases {
             let error = with_toml(toml).unwrap_err().to_string();
             assert!(error.starts_with(key), "{toml}: {error}");
+        }
+    }
+
+    /// What Kubernetes injects into every pod of a namespace with a Service named
+    /// `credbridge` whose ports are 8080 (`http`) and 9090 (`metrics`).
+    const SERVICE_LINKS: [(&str, &str); 14] = [
+        ("CREDBRIDGE_SERVICE_HOST", "10.96.0.12"),
+        ("CREDBRIDGE_SERVICE_PORT", "8080"),
+        ("CREDBRIDGE_SERVICE_PORT_HTTP", "8080"),
+        ("CREDBRIDGE_SERVICE_PORT_METRICS", "9090"),
+        ("CREDBRIDGE_PORT", "tcp://10.96.0.12:8080"),
+        ("CREDBRIDGE_PORT_8080_TCP", "tcp://10.96.0.12:8080"),
+        ("CREDBRIDGE_PORT_8080_TCP_PROTO", "tcp"),
+        ("CREDBRIDGE_PORT_8080_TCP_PORT", "8080"),
+        ("CREDBRIDGE_PORT_8080_TCP_ADDR", "10.96.0.12"),
+        ("CREDBRIDGE_PORT_9090_TCP", "tcp://10.96.0.12:9090"),
+        ("CREDBRIDGE_PORT_9090_TCP_PROTO", "tcp"),
+        ("CREDBRIDGE_PORT_9090_TCP_PORT", "9090"),
+        ("CREDBRIDGE_PORT_9090_TCP_ADDR", "10.96.0.12"),
+        // A Service named `credbridge-vault`, dual-stack.
+        ("CREDBRIDGE_VAULT_PORT", "tcp://[fd00:10:96::c]:8200"),
+    ];
+
+    #[test]
+    fn kubernetes_service_links_are_recognised_by_name_and_value() {
+        for (name, value) in SERVICE_LINKS {
+            assert!(is_service_link(name, value), "{name}={value}");
+        }
+    }
+
+    #[test]
+    fn configuration_variables_and_near_misses_are_not_service_links() {
+        for (name, value) in [
+            ("CREDBRIDGE_LISTEN", "0.0.0.0:8080"),
+            ("CREDBRIDGE_BACKEND__KIND", "vault"),
+            // The name of a link with a value that is not one: a typo, not the platform.
+            ("CREDBRIDGE_PORT", "8080"),
+            ("CREDBRIDGE_SERVICE_HOST", "credbridge.internal"),
+            ("CREDBRIDGE_PORT_8080_TCP_PORT", "9090"),
+            ("CREDBRIDGE_PORT_8080_TCP_PROTO", "udp"),
+            ("CREDBRIDGE_PORT_8080_HTTP", "tcp://10.96.0.12:8080"),
+            ("CREDBRIDGE_SERVICE_PORTS", "8080"),
+            ("_SERVICE_HOST", "10.96.0.12"),
+        ] {
+            assert!(!is_service_link(name, value), "{name}={value}");
         }
     }
 

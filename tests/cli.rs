@@ -91,9 +91,9 @@ fn check_config_names_the_key_at_fault() {
         (
             "CREDBRIDGE_HTTP__MAX_BODY_BYTES",
             "lots",
-            "http.max_body_bytes",
+            "credbridge_http__max_body_bytes",
         ),
-        ("CREDBRIDGE_NO_SUCH_KEY", "1", "no_such_key"),
+        ("CREDBRIDGE_NO_SUCH_KEY", "1", "credbridge_no_such_key"),
         ("CREDBRIDGE_BACKEND__KIND", "floppy", "backend"),
         ("CREDBRIDGE_TOKEN", "short", "token"),
         ("CREDBRIDGE_LISTEN", "not-an-address", "listen"),
@@ -106,6 +106,38 @@ fn check_config_names_the_key_at_fault() {
             "{key}={value}: {stderr}"
         );
     }
+}
+
+#[test]
+fn a_misspelt_variable_is_refused_by_name_by_check_config_and_serve() {
+    for command in ["check-config", "serve"] {
+        let (output, _, stderr) = run(credbridge()
+            .arg(command)
+            .env("CREDBRIDGE_LISTEN", "127.0.0.1:0")
+            .env("CREDBRIDGE_RATE_LIMIT__PER_TOKEN_PER_SECONDS", "50"));
+        assert!(!output.status.success(), "{command}: {stderr}");
+        assert!(
+            stderr.contains("environment variable CREDBRIDGE_RATE_LIMIT__PER_TOKEN_PER_SECONDS is not a credbridge setting"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_key_in_a_file_is_still_refused_with_service_links_present() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("credbridge.toml");
+    std::fs::write(&config, "port = 8080\n").unwrap();
+    let (output, _, stderr) = run(credbridge()
+        .envs(KUBERNETES_SERVICE_LINKS)
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config"));
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("unknown field: found `port`") && stderr.contains("credbridge.toml"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -266,6 +298,58 @@ async fn listen_comes_from_the_environment_and_the_flag_wins() {
     let mut child = spawn(&envs, &["serve"]);
     wait_until_serving(env_port).await;
     child.kill().await.unwrap();
+}
+
+/// Every variable Kubernetes injects into the pods of a namespace that has a Service named
+/// `credbridge` with ports 8080 (`http`) and 9090 (`metrics`).
+const KUBERNETES_SERVICE_LINKS: [(&str, &str); 13] = [
+    ("CREDBRIDGE_SERVICE_HOST", "10.96.0.12"),
+    ("CREDBRIDGE_SERVICE_PORT", "8080"),
+    ("CREDBRIDGE_SERVICE_PORT_HTTP", "8080"),
+    ("CREDBRIDGE_SERVICE_PORT_METRICS", "9090"),
+    ("CREDBRIDGE_PORT", "tcp://10.96.0.12:8080"),
+    ("CREDBRIDGE_PORT_8080_TCP", "tcp://10.96.0.12:8080"),
+    ("CREDBRIDGE_PORT_8080_TCP_PROTO", "tcp"),
+    ("CREDBRIDGE_PORT_8080_TCP_PORT", "8080"),
+    ("CREDBRIDGE_PORT_8080_TCP_ADDR", "10.96.0.12"),
+    ("CREDBRIDGE_PORT_9090_TCP", "tcp://10.96.0.12:9090"),
+    ("CREDBRIDGE_PORT_9090_TCP_PROTO", "tcp"),
+    ("CREDBRIDGE_PORT_9090_TCP_PORT", "9090"),
+    ("CREDBRIDGE_PORT_9090_TCP_ADDR", "10.96.0.12"),
+];
+
+#[tokio::test]
+async fn serves_beside_the_service_links_of_a_service_named_credbridge() {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut envs = KUBERNETES_SERVICE_LINKS.to_vec();
+    envs.push(("CREDBRIDGE_LISTEN", &listen));
+    envs.push(("CREDBRIDGE_TOKEN", "service-link-token-0123456789"));
+    let mut child = spawn(&envs, &["serve"]);
+    wait_until_serving(port).await;
+    let answer = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/v1/credentials"))
+        .bearer_auth("service-link-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    child.kill().await.unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        log.contains("ignoring Kubernetes service-link variables")
+            && log.contains("CREDBRIDGE_PORT_9090_TCP_ADDR"),
+        "{log}"
+    );
+
+    // The configuration in force is the one without them.
+    let (output, with_links, _) = run(credbridge()
+        .envs(KUBERNETES_SERVICE_LINKS)
+        .arg("check-config"));
+    assert!(output.status.success());
+    let (_, without_links, _) = run(credbridge().arg("check-config"));
+    assert_eq!(with_links, without_links);
 }
 
 #[tokio::test]
