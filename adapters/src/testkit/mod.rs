@@ -1,9 +1,18 @@
-//! What every backend is tested with: the conformance suite and its helpers.
+//! What every backend is tested with: the conformance suite, the backends it runs
+//! against, and their helpers.
 //!
 //! Compiled with the `testkit` feature only; never part of a release build.
 
 pub mod conformance;
+mod matrix;
+#[cfg(feature = "aws")]
+pub mod moto;
+#[cfg(feature = "vault")]
+pub mod vault;
+#[cfg(feature = "vault")]
 pub mod vault_double;
+
+pub use matrix::memory;
 
 use crate::{CredentialId, Document, Key, Scope};
 
@@ -26,4 +35,33 @@ pub fn document(value: serde_json::Value) -> Document {
         serde_json::Value::Object(fields) => Document::new(fields),
         other => panic!("test documents are JSON objects, got {other}"),
     }
+}
+
+/// Polls `check` every 100 ms until it gives `Some`, for up to `limit` (generous: the
+/// machine may be busy); then panics saying what never happened.
+pub async fn eventually<T, F, Fut>(limit: std::time::Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Lowercase hex of `n` random bytes, for names no other test uses.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    // Tests only: without the OS generator nothing can run anyway.
+    #[allow(clippy::expect_used)]
+    getrandom::fill(&mut bytes).expect("the OS random generator");
+    hex::encode(bytes)
 }

@@ -224,14 +224,12 @@ impl Shared {
     async fn discover_version(&self, login: &Obtained) -> Result<Version> {
         let conn = self.http.conn(login.token().expose());
         let mount = self.mount.clone();
-        let info = exec(&conn, ReadMount { mount })
-            .await
-            .map_err(|error| {
-                classify(error, Request::Other, "read the mount's KV version").with_context(
-                    "hint",
-                    "the token may not read sys/internal/ui/mounts/<mount>; set kv_version = 1 or 2",
-                )
-            })?;
+        let info = exec(&conn, ReadMount { mount }).await.map_err(|error| {
+            classify(error, Request::Other, "read the mount's KV version").with_context(
+                "hint",
+                "the token may not read sys/internal/ui/mounts/<mount>; set kv_version = 1 or 2",
+            )
+        })?;
         let version = info
             .options
             .as_ref()

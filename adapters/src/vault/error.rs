@@ -112,7 +112,10 @@ pub(crate) fn health(code: u16) -> Result<(), Error> {
             ErrorKind::Unavailable,
             "this Vault node was removed from its cluster",
         ),
-        _ => (ErrorKind::Unexpected, "Vault's health endpoint answered unexpectedly"),
+        _ => (
+            ErrorKind::Unexpected,
+            "Vault's health endpoint answered unexpectedly",
+        ),
     };
     Err(Error::new(kind, message)
         .with_context("action", "check Vault's health")

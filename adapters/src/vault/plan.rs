@@ -274,10 +274,7 @@ mod tests {
     #[test]
     fn approle_needs_exactly_one_secret_id_source() {
         let config = vault("[auth]\nmethod = \"approle\"\nrole_id = \"r\"");
-        assert_eq!(
-            refused(&config, no_env()).kind(),
-            ErrorKind::InvalidConfig
-        );
+        assert_eq!(refused(&config, no_env()).kind(), ErrorKind::InvalidConfig);
     }
 
     #[test]

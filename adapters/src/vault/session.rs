@@ -315,13 +315,17 @@ impl Session {
                 Ok(auth) => {
                     let mut lease = Lease::new(auth.lease_duration, auth.renewable);
                     lease.first_ttl = current.lease.first_ttl;
-                    self.install(current.token.clone(), lease, current.generation);
                     tracing::debug!(
                         method = self.method.name(),
                         ttl_seconds = auth.lease_duration,
                         "renewed the Vault token"
                     );
-                    return Ok(());
+                    // A renewal capped by the max TTL (to 0 when it is reached) will not
+                    // be worth repeating: log in again now, while this token still works.
+                    if !self.method.can_log_in() || lease.worth_renewing() {
+                        self.install(current.token.clone(), lease, current.generation);
+                        return Ok(());
+                    }
                 }
                 Err(error) if is_unavailable(&error) => {
                     return Err(classify(error, Request::Other, "renew the token"));
@@ -504,7 +508,10 @@ mod tests {
         let mut step = Backoff::FIRST;
         for _ in 0..12 {
             let delay = backoff.next_delay();
-            assert!(delay >= step / 2 && delay <= step, "{delay:?} for a step of {step:?}");
+            assert!(
+                delay >= step / 2 && delay <= step,
+                "{delay:?} for a step of {step:?}"
+            );
             step = (step * 2).min(Backoff::CAP);
         }
         assert!(backoff.next_delay() <= Backoff::CAP);
