@@ -156,7 +156,7 @@ async fn a_token_that_may_not_read_the_mount_needs_an_explicit_kv_version() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_namespace_is_sent_with_every_request() {
-    let vault = TestVault::prepared().await;
+    let vault = TestVault::with_namespace().await;
     let team = vault.admin().in_namespace(TEST_NAMESPACE);
     let prefix = unique_prefix();
     let policy = format!("credbridge-{}", random_hex(6));

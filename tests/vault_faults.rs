@@ -345,7 +345,7 @@ async fn a_revoked_static_token_is_502_permission_denied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_readiness_check_answered_404_is_never_not_found() {
+async fn a_readiness_check_answered_404_for_a_deleted_namespace_is_never_not_found() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let namespace = format!("credbridge-gone-{}", random_hex(4));

@@ -83,6 +83,16 @@ pub(crate) fn classify(error: ClientError, request: Request, action: &'static st
     if let Some(code) = code {
         classified = classified.with_context("status", code);
     }
+    // A request that got no answer: its root cause (refused, timed out, TLS) is what an
+    // operator needs, and holds nothing Vault sent.
+    if let ClientError::RestClientError {
+        source: HttpError::RequestError { source, .. },
+    } = &error
+    {
+        if let Some(cause) = source.chain().last() {
+            classified = classified.with_context("cause", cause);
+        }
+    }
     // vaultrs's `Display` names the failure without the body (and without Vault's error
     // strings), so the source keeps the chain without leaking what Vault sent.
     classified.with_source(error)
@@ -196,6 +206,22 @@ mod tests {
         assert_eq!(kind(&api(400), Request::Login), ErrorKind::PermissionDenied);
         let error = classify(api(400), Request::Login, "log in with AppRole");
         assert_eq!(error.message(), "Vault refused the login");
+    }
+
+    #[test]
+    fn no_answer_names_its_root_cause() {
+        let refused = ClientError::RestClientError {
+            source: HttpError::RequestError {
+                source: anyhow_error().context("error sending request"),
+                url: "http://127.0.0.1:1/v1/sys/health".to_owned(),
+                method: "GET".to_owned(),
+            },
+        };
+        let error = classify(refused, Request::Other, "check Vault's health");
+        assert!(
+            error.to_string().contains("cause: connection refused"),
+            "{error}"
+        );
     }
 
     #[test]

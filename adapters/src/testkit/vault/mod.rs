@@ -13,7 +13,7 @@ pub use admin::Admin;
 pub use bao::{AuditLog, Bao};
 pub use peers::{
     connected, kv1_approle, kv1_root, kv2_approle, kv2_in_namespace, kv2_root, unique_prefix,
-    vault_config, TEST_NAMESPACE,
+    vault_config,
 };
 pub use policy::documented_policy;
-pub use target::TestVault;
+pub use target::{TestVault, TEST_NAMESPACE};

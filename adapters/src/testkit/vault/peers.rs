@@ -4,12 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::super::random_hex;
-use super::target::{role_name, TestVault, NAMESPACE};
+use super::target::{role_name, TestVault, TEST_NAMESPACE};
 use crate::vault::{AppRoleAuth, KvVersion, TokenAuth, VaultAuth, VaultBackend, VaultConfig};
 use crate::{Backend, SecretText};
-
-/// The namespace the namespace peer works in, set up in the shared test Vault.
-pub const TEST_NAMESPACE: &str = NAMESPACE;
 
 /// A path prefix no other test uses.
 pub fn unique_prefix() -> String {
@@ -60,7 +57,10 @@ async fn root_peer(mount: &str) -> Arc<dyn Backend> {
 /// AppRole with the documented smallest policy on `mount`, under the prefix that policy
 /// is written for, in `namespace` when given.
 async fn approle_peer(mount: &str, kv_version: u8, namespace: Option<&str>) -> Arc<dyn Backend> {
-    let vault = TestVault::prepared().await;
+    let vault = match namespace {
+        Some(_) => TestVault::with_namespace().await,
+        None => TestVault::prepared().await,
+    };
     let root = vault.admin();
     let admin = match namespace {
         Some(namespace) => root.in_namespace(namespace),
@@ -105,5 +105,5 @@ pub async fn kv1_approle() -> Arc<dyn Backend> {
 /// KV v2 in the namespace [`TEST_NAMESPACE`], logged in there with AppRole, holding only
 /// the documented policy.
 pub async fn kv2_in_namespace() -> Arc<dyn Backend> {
-    approle_peer("secret", 2, Some(NAMESPACE)).await
+    approle_peer("secret", 2, Some(TEST_NAMESPACE)).await
 }

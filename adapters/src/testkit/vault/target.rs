@@ -15,11 +15,8 @@ pub struct TestVault {
     pub root_token: String,
 }
 
-/// What [`TestVault::prepared`] set up: a mount, policy and AppRole role per peer.
-pub(super) struct Prepared;
-
-/// The namespace the namespace peer works in.
-pub(super) const NAMESPACE: &str = "credbridge-test";
+/// The namespace the namespace peer and the namespace tests work in.
+pub const TEST_NAMESPACE: &str = "credbridge-test";
 
 /// The AppRole role (and its policy, of the same name) of the smallest-policy peers.
 pub(super) fn role_name(mount: &str, kv_version: u8) -> String {
@@ -53,11 +50,11 @@ impl TestVault {
     }
 
     /// The shared Vault, set up once per test binary as the peers need it: `secret/` (KV
-    /// v2, as dev servers mount it) and `kv/` (KV v1); AppRole at `approle/`; for each,
-    /// the documented smallest policy and a role bound to it; and the same for `secret/`
-    /// in the namespace [`NAMESPACE`]. Every step tolerates an earlier run's result.
+    /// v2, as dev servers mount it) and `kv/` (KV v1); AppRole at `approle/`; for each
+    /// mount, the documented smallest policy and a role bound to it. Every step tolerates
+    /// an earlier run's result.
     pub async fn prepared() -> Self {
-        static PREPARED: OnceCell<Prepared> = OnceCell::const_new();
+        static PREPARED: OnceCell<()> = OnceCell::const_new();
         let vault = Self::from_env();
         PREPARED
             .get_or_init(|| async {
@@ -68,12 +65,25 @@ impl TestVault {
                 for (mount, kv_version) in [("secret", 2), ("kv", 1)] {
                     smallest_policy_role(&root, mount, kv_version).await;
                 }
-                root.create_namespace(NAMESPACE).await;
-                let team = root.in_namespace(NAMESPACE);
+            })
+            .await;
+        vault
+    }
+
+    /// [`TestVault::prepared`], and the namespace [`TEST_NAMESPACE`] set up the same way for
+    /// `secret/` (KV v2). Only the tests of namespaces ask for it, so a Vault without
+    /// namespaces (HashiCorp Vault's Community edition) runs every other test.
+    pub async fn with_namespace() -> Self {
+        static PREPARED: OnceCell<()> = OnceCell::const_new();
+        let vault = Self::prepared().await;
+        PREPARED
+            .get_or_init(|| async {
+                let root = vault.admin();
+                root.create_namespace(TEST_NAMESPACE).await;
+                let team = root.in_namespace(TEST_NAMESPACE);
                 team.enable_kv("secret", 2).await;
                 team.enable_auth("approle", "approle").await;
                 smallest_policy_role(&team, "secret", 2).await;
-                Prepared
             })
             .await;
         vault
