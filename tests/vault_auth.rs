@@ -78,9 +78,9 @@ async fn bao_with_approle() -> Bao {
 async fn approle_logs_in_once_renews_then_logs_in_again_before_the_max_ttl() {
     let bao = bao_with_approle().await;
     let audit = bao.audit();
-    // TTL 4 s, max TTL 10 s: renewed at ~2.7 s and ~5.3 s; at ~8 s renewal can grant only
-    // the 2 s left, so credbridge logs in again before the token dies at 10 s.
-    let settings = json!({"token_ttl": "4s", "token_max_ttl": "10s"});
+    // TTL 6 s, max TTL 15 s: renewed at ~4 s and ~8 s; at ~12 s renewal can grant only the
+    // 3 s left, so credbridge logs in again before the token dies at 15 s.
+    let settings = json!({"token_ttl": "6s", "token_max_ttl": "15s"});
     let (prefix, role_id, secret_id) = approle_role(&bao.admin(), settings).await;
     let started = Instant::now();
     let app = spawn(&with_auth(
@@ -106,7 +106,7 @@ async fn approle_logs_in_once_renews_then_logs_in_again_before_the_max_ttl() {
     })
     .await;
     // Past the first token's max TTL, requests go on with the second one.
-    let past_max_ttl = Duration::from_secs(11).saturating_sub(started.elapsed());
+    let past_max_ttl = Duration::from_secs(16).saturating_sub(started.elapsed());
     tokio::time::sleep(past_max_ttl).await;
     for _ in 0..5 {
         app.read_ok(&id).await;
@@ -224,12 +224,12 @@ async fn a_static_token_is_renewed_before_it_expires() {
     root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
         .await;
     let token = root
-        .create_token(&[&policy], json!({"ttl": "3s", "renewable": true}))
+        .create_token(&[&policy], json!({"ttl": "6s", "renewable": true}))
         .await;
     let app = spawn(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
     // Past twice its first TTL, the token works only because it was renewed.
-    tokio::time::sleep(Duration::from_secs(7)).await;
+    tokio::time::sleep(Duration::from_secs(13)).await;
     app.read_ok(&id).await;
 }
 
@@ -304,7 +304,7 @@ async fn the_login_expiry_gauge_counts_down_to_the_vault_tokens_expiry() {
 async fn kubernetes_logs_in_with_the_jwt_renews_and_recovers_from_an_early_expiry() {
     let double = VaultDouble::start().await;
     let jwt = "eyJhbGciOiJSUzI1NiJ9.service-account.signature";
-    double.add_kubernetes_role("kubernetes", "credbridge", jwt, Duration::from_secs(3));
+    double.add_kubernetes_role("kubernetes", "credbridge", jwt, Duration::from_secs(6));
     let dir = tempfile::tempdir().unwrap();
     let jwt_path = dir.path().join("token");
     std::fs::write(&jwt_path, jwt).unwrap();

@@ -28,7 +28,16 @@ impl Bao {
 
     /// Starts a server on a free loopback port and waits until it is active.
     pub async fn start() -> Self {
-        Self::start_on(free_port()).await
+        // A port chosen free can be taken before the server binds it (by another test's
+        // server, whose cluster listener takes the port after its own): try another.
+        let mut failures = Vec::new();
+        for _ in 0..3 {
+            match Self::try_start_on(free_port()).await {
+                Ok(bao) => return bao,
+                Err(failure) => failures.push(failure),
+            }
+        }
+        panic!("OpenBao did not start:\n{}", failures.join("\n"));
     }
 
     /// A loopback port nothing listens on now, for a server started later.
@@ -38,6 +47,12 @@ impl Bao {
 
     /// Starts a server on `port` and waits until it is active.
     pub async fn start_on(port: u16) -> Self {
+        Self::try_start_on(port)
+            .await
+            .unwrap_or_else(|failure| panic!("{failure}"))
+    }
+
+    async fn try_start_on(port: u16) -> Result<Self, String> {
         let binary = std::env::var("CREDBRIDGE_TEST_BAO").unwrap_or_else(|_| {
             panic!(
                 "CREDBRIDGE_TEST_BAO is not set: run tests/run, which installs OpenBao and \
@@ -77,35 +92,36 @@ impl Bao {
             unseal_key: String::new(),
             dir,
         };
-        bao.wait_until_active().await;
+        bao.wait_until_active().await?;
         bao.unseal_key = bao
             .log()
             .lines()
             .find_map(|line| line.strip_prefix("Unseal Key: "))
             .map(|key| key.trim().to_owned())
-            .unwrap_or_else(|| panic!("no unseal key in OpenBao's output:\n{}", bao.log()));
-        bao
+            .ok_or_else(|| format!("no unseal key in OpenBao's output:\n{}", bao.log()))?;
+        Ok(bao)
     }
 
-    async fn wait_until_active(&mut self) {
+    async fn wait_until_active(&mut self) -> Result<(), String> {
         let client = reqwest::Client::new();
         let url = format!("{}/v1/sys/health", self.address);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(response) = client.get(&url).send().await {
                 if response.status().as_u16() == 200 && self.log().contains("Unseal Key: ") {
-                    return;
+                    return Ok(());
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("OpenBao exited ({status}):\n{}", self.log());
+                return Err(format!("OpenBao exited ({status}):\n{}", self.log()));
             }
-            assert!(
-                Instant::now() < deadline,
-                "OpenBao did not become active on {}:\n{}",
-                self.address,
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "OpenBao did not become active on {}:\n{}",
+                    self.address,
+                    self.log()
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -175,9 +191,14 @@ impl AuditLog {
     }
 }
 
+/// A free loopback port whose successor is free too: a dev server's cluster listener
+/// takes the port after its API's.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free loopback port")
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+        let port = listener.local_addr().expect("the bound address").port();
+        if port < u16::MAX && TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
 }
