@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use super::super::random_hex;
 use super::admin::Admin;
+use crate::testkit::random_hex;
 
 /// A `bao server -dev` process: in memory, unsealed, KV v2 at `secret/`, root token
 /// `root`, a file audit device. Killed when dropped.

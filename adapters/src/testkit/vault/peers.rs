@@ -3,8 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::super::random_hex;
 use super::target::{role_name, TestVault, TEST_NAMESPACE};
+use crate::testkit::random_hex;
 use crate::vault::{AppRoleAuth, KvVersion, TokenAuth, VaultAuth, VaultBackend, VaultConfig};
 use crate::{Backend, SecretText};
 

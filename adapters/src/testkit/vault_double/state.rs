@@ -5,7 +5,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
-use super::super::random_hex;
+use crate::testkit::random_hex;
 
 #[derive(Debug, Clone)]
 pub(crate) struct Token {
