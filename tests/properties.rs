@@ -20,46 +20,55 @@ struct Server {
     backend: Arc<MemoryBackend>,
 }
 
+/// The server of the calling test. Each test has its own (tests run in parallel threads),
+/// so what one test counts as stored is never changed by another's creates.
 fn server() -> &'static Server {
-    static SERVER: std::sync::OnceLock<Server> = std::sync::OnceLock::new();
-    SERVER.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let backend = Arc::new(MemoryBackend::default());
-        let settings = Settings {
-            auth: AuthSettings {
-                tokens: vec![TokenSettings {
-                    token: Some(SecretText::new(TOKEN)),
-                    scope: "default".into(),
-                    ..TokenSettings::default()
-                }],
-                ..AuthSettings::default()
-            },
-            rate_limit: RateLimitSettings {
-                enabled: false,
-                ..RateLimitSettings::default()
-            },
-            http: credbridge::config::HttpSettings {
-                max_body_bytes: 4096,
-                ..Default::default()
-            },
-            ..Settings::default()
-        };
-        let app = App::with_backend(&settings, backend.clone() as Arc<dyn Backend>).unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let address = listener.local_addr().unwrap();
-        runtime.spawn(app.serve(listener, std::future::pending()));
-        Server {
-            runtime,
-            address,
-            backend,
-        }
-    })
+    type Servers = std::sync::Mutex<std::collections::HashMap<String, &'static Server>>;
+    static SERVERS: std::sync::OnceLock<Servers> = std::sync::OnceLock::new();
+    let test = std::thread::current().name().unwrap_or_default().to_owned();
+    let mut servers = SERVERS.get_or_init(Default::default).lock().unwrap();
+    servers
+        .entry(test)
+        .or_insert_with(|| Box::leak(Box::new(start_server())))
+}
+
+fn start_server() -> Server {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let backend = Arc::new(MemoryBackend::default());
+    let settings = Settings {
+        auth: AuthSettings {
+            tokens: vec![TokenSettings {
+                token: Some(SecretText::new(TOKEN)),
+                scope: "default".into(),
+                ..TokenSettings::default()
+            }],
+            ..AuthSettings::default()
+        },
+        rate_limit: RateLimitSettings {
+            enabled: false,
+            ..RateLimitSettings::default()
+        },
+        http: credbridge::config::HttpSettings {
+            max_body_bytes: 4096,
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let app = App::with_backend(&settings, backend.clone() as Arc<dyn Backend>).unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let address = listener.local_addr().unwrap();
+    runtime.spawn(app.serve(listener, std::future::pending()));
+    Server {
+        runtime,
+        address,
+        backend,
+    }
 }
 
 /// Sends one raw HTTP/1.1 request; returns the status and the body.
