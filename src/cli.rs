@@ -320,6 +320,7 @@ fn migrate(args: MigrateArgs) -> Result<(), String> {
             shared.join(", ")
         );
     }
+    crate::migrate::check_sides(&from, &to).map_err(|error| error.to_string())?;
     let plan = Plan {
         scopes: Plan::scopes_for(&from, args.scopes).map_err(|error| error.to_string())?,
         dry_run: args.dry_run,

@@ -92,11 +92,9 @@ impl Plan {
     }
 }
 
-/// Builds both backends the way `serve` builds them, refusing what cannot be migrated.
-pub async fn connect(
-    from: &Settings,
-    to: &Settings,
-) -> Result<(Arc<dyn Backend>, Arc<dyn Backend>), MigrateError> {
+/// Refuses, before connecting, what cannot be migrated: a memory backend on either side, or
+/// the same backend configuration on both.
+pub fn check_sides(from: &Settings, to: &Settings) -> Result<(), MigrateError> {
     for (side, settings) in [("--from", from), ("--to", to)] {
         if !settings.backend.persistent() {
             return Err(MigrateError::Memory { side });
@@ -105,6 +103,15 @@ pub async fn connect(
     if from.backend == to.backend {
         return Err(MigrateError::SameBackend);
     }
+    Ok(())
+}
+
+/// Builds both backends the way `serve` builds them, after [`check_sides`].
+pub async fn connect(
+    from: &Settings,
+    to: &Settings,
+) -> Result<(Arc<dyn Backend>, Arc<dyn Backend>), MigrateError> {
+    check_sides(from, to)?;
     let source = from
         .backend
         .build()
