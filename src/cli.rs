@@ -2,9 +2,9 @@
 //! operator's tools `migrate`, `doctor` and `healthcheck` (thin wrappers: the work is in
 //! [`crate::migrate`], [`crate::doctor`] and [`crate::healthcheck`]).
 
+use std::io::IsTerminal;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -310,7 +310,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn migrate(args: MigrateArgs) -> Result<(), String> {
     let load = |path: &PathBuf, flag: &str| {
-        Settings::load(Some(path), &Overrides::default()).map_err(|error| format!("{flag}: {error}"))
+        Settings::load(Some(path), &Overrides::default())
+            .map_err(|error| format!("{flag}: {error}"))
     };
     let (from, to) = (load(&args.from, "--from")?, load(&args.to, "--to")?);
     let shared = crate::config::setting_variables();
@@ -414,7 +415,12 @@ impl MigrateDisplay {
                 "outcome": report.outcome.as_str(),
             }));
         } else {
-            let line = format!("{}\t{}\t{}", report.scope, report.id, report.outcome.as_str());
+            let line = format!(
+                "{}\t{}\t{}",
+                report.scope,
+                report.id,
+                report.outcome.as_str()
+            );
             self.bar.suspend(|| println!("{line}"));
         }
     }
@@ -464,7 +470,10 @@ fn migrate_summary(summary: &Summary) -> String {
         summary.failures.len()
     ));
     if summary.gone > 0 {
-        text.push_str(&format!(", {} gone from the source meanwhile", summary.gone));
+        text.push_str(&format!(
+            ", {} gone from the source meanwhile",
+            summary.gone
+        ));
     }
     text.push('\n');
     for conflict in &summary.conflicts {

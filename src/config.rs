@@ -495,9 +495,9 @@ pub fn setting_variables() -> Vec<String> {
     let mut names: Vec<String> = std::env::vars_os()
         .filter_map(|(name, _)| name.into_string().ok())
         .filter(|name| {
-            name.strip_prefix(ENV_PREFIX).is_some_and(|key| {
-                !key.is_empty() && key != "CONFIG" && !key.starts_with("TEST_")
-            }) && !links.contains(name)
+            name.strip_prefix(ENV_PREFIX)
+                .is_some_and(|key| !key.is_empty() && key != "CONFIG" && !key.starts_with("TEST_"))
+                && !links.contains(name)
         })
         .collect();
     names.sort();
@@ -824,7 +824,10 @@ mod tests {
             error.starts_with("auth.tokens[0].scope") && error.contains("reserved"),
             "{error}"
         );
-        assert!(with_toml("[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nscope = \"credbridge\"").is_ok());
+        assert!(
+            with_toml("[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nscope = \"credbridge\"")
+                .is_ok()
+        );
     }
 
     #[test]

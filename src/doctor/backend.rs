@@ -302,7 +302,10 @@ pub(super) async fn clock_against(endpoint: &str, timeout: Duration) -> Check {
     // The header has whole seconds: the server's clock is anywhere in [date, date + 1s).
     let (direction, skew) = match date.duration_since(middle) {
         Ok(ahead) => ("behind", ahead),
-        Err(behind) => ("ahead of", behind.duration().saturating_sub(Duration::from_secs(1))),
+        Err(behind) => (
+            "ahead of",
+            behind.duration().saturating_sub(Duration::from_secs(1)),
+        ),
     };
     let message = format!(
         "this machine's clock is {} {direction} {endpoint}",
@@ -372,7 +375,10 @@ mod tests {
     fn human_durations_have_two_units_at_most() {
         assert_eq!(human(Duration::from_millis(800)), "800ms");
         assert_eq!(human(Duration::from_secs(65)), "1m 5s");
-        assert_eq!(human(Duration::from_secs(3 * 86_400 + 4 * 3_600 + 7)), "3d 4h");
+        assert_eq!(
+            human(Duration::from_secs(3 * 86_400 + 4 * 3_600 + 7)),
+            "3d 4h"
+        );
         assert_eq!(human(Duration::from_secs(86_400 + 30)), "1d");
         assert_eq!(human(Duration::from_secs(600)), "10m");
     }

@@ -30,7 +30,13 @@ const INTERNAL_NAMES: [&str; 3] = [
     "metadata.google.internal",
     "kubernetes.default.svc",
 ];
-const INTERNAL_SUFFIXES: [&str; 5] = [".local", ".localhost", ".internal", ".cluster.local", ".svc"];
+const INTERNAL_SUFFIXES: [&str; 5] = [
+    ".local",
+    ".localhost",
+    ".internal",
+    ".cluster.local",
+    ".svc",
+];
 
 /// How Skyvern compares hosts: lowercase, without IPv6 brackets or a trailing dot.
 fn normalize(host: &str) -> String {
@@ -38,7 +44,10 @@ fn normalize(host: &str) -> String {
         .strip_prefix('[')
         .and_then(|inner| inner.strip_suffix(']'))
         .unwrap_or(host);
-    host.trim().to_ascii_lowercase().trim_end_matches('.').to_owned()
+    host.trim()
+        .to_ascii_lowercase()
+        .trim_end_matches('.')
+        .to_owned()
 }
 
 /// Whether Skyvern refuses `host` by its name (or as an address literal) alone, before any
@@ -154,7 +163,10 @@ pub(super) async fn checks(target: &Target<'_>, settings: &Settings) -> Vec<Chec
     let reached_ok = reached.status != Status::Fail;
     checks.push(reached);
     checks.push(if !reached_ok {
-        Check::skip(TOKEN, "the URL does not reach credbridge's credential routes")
+        Check::skip(
+            TOKEN,
+            "the URL does not reach credbridge's credential routes",
+        )
     } else if let Some(token) = target.token {
         token_works(&client, &url, token, settings).await
     } else {
@@ -208,7 +220,9 @@ async fn allowed_hosts(url: &Url) -> Check {
     if blocked_name(&host) {
         return Check::warn(
             ALLOWED_HOSTS,
-            format!("Skyvern refuses {host} (a private or local host) unless ALLOWED_HOSTS lists it"),
+            format!(
+                "Skyvern refuses {host} (a private or local host) unless ALLOWED_HOSTS lists it"
+            ),
             fix,
         );
     }
@@ -221,27 +235,29 @@ async fn allowed_hosts(url: &Url) -> Check {
     let port = url.port_or_known_default().unwrap_or(80);
     let resolved = tokio::net::lookup_host((host.as_str(), port))
         .await
-        .map(|addresses| addresses.map(|address| address.ip()).collect::<Vec<IpAddr>>());
+        .map(|addresses| {
+            addresses
+                .map(|address| address.ip())
+                .collect::<Vec<IpAddr>>()
+        });
     match resolved {
-        Ok(addresses) => {
-            match addresses.iter().find(|ip| blocked_ip(**ip)) {
-                Some(ip) => Check::warn(
-                    ALLOWED_HOSTS,
-                    format!(
-                        "{host} resolves to {ip}, a private or local address: Skyvern refuses \
+        Ok(addresses) => match addresses.iter().find(|ip| blocked_ip(**ip)) {
+            Some(ip) => Check::warn(
+                ALLOWED_HOSTS,
+                format!(
+                    "{host} resolves to {ip}, a private or local address: Skyvern refuses \
                          it unless ALLOWED_HOSTS lists it"
-                    ),
-                    fix,
                 ),
-                None => Check::ok(
-                    ALLOWED_HOSTS,
-                    format!(
-                        "{host} resolves to public addresses only: Skyvern's private-host rule \
+                fix,
+            ),
+            None => Check::ok(
+                ALLOWED_HOSTS,
+                format!(
+                    "{host} resolves to public addresses only: Skyvern's private-host rule \
                          lets it through"
-                    ),
                 ),
-            }
-        }
+            ),
+        },
         Err(error) => Check::skip(
             ALLOWED_HOSTS,
             format!(

@@ -13,7 +13,12 @@ use crate::config::Settings;
 const NAME: &str = "tls";
 
 pub(super) fn check(settings: &Settings, warn_within: Duration) -> Check {
-    let Some(cert_file) = settings.tls.cert_file.as_ref().filter(|_| settings.tls.enabled()) else {
+    let Some(cert_file) = settings
+        .tls
+        .cert_file
+        .as_ref()
+        .filter(|_| settings.tls.enabled())
+    else {
         return if settings.listen.ip().is_loopback() {
             Check::skip(
                 NAME,

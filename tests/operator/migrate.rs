@@ -37,7 +37,10 @@ async fn assert_migrates(source: Arc<dyn Backend>, target: Arc<dyn Backend>) {
     let left_alone = seed(source.as_ref(), &untouched, 2).await;
 
     let summary = migrate_all(source.as_ref(), target.as_ref(), &plan(&[&first, &second])).await;
-    assert_eq!((summary.listed, summary.copied, summary.skipped), (12, 12, 0));
+    assert_eq!(
+        (summary.listed, summary.copied, summary.skipped),
+        (12, 12, 0)
+    );
     assert!(summary.clean(), "{summary:?}");
 
     assert_holds(target.as_ref(), &first, &in_first).await;
@@ -144,9 +147,14 @@ async fn the_same_store_twice_is_refused_before_deleting_anything() {
         delete_source: true,
         ..plan(&[&scope])
     };
-    let error = migrate::run(source.as_ref(), target.as_ref(), &deleting, &mut migrate::Quiet)
-        .await
-        .unwrap_err();
+    let error = migrate::run(
+        source.as_ref(),
+        target.as_ref(),
+        &deleting,
+        &mut migrate::Quiet,
+    )
+    .await
+    .unwrap_err();
     assert!(matches!(error, MigrateError::SameStore), "{error}");
     assert_holds(source.as_ref(), &scope, &stored).await;
 }
@@ -161,7 +169,9 @@ async fn an_unreachable_target_fails_every_id_and_leaves_the_source_alone() {
     let stored = seed(source.as_ref(), &scope, 3).await;
     let summary = migrate_all(source.as_ref(), target.as_ref(), &plan(&[&scope])).await;
     assert_eq!(summary.failures.len(), 3, "{summary:?}");
-    assert!(summary.failures[0].reason.starts_with("write to the target"));
+    assert!(summary.failures[0]
+        .reason
+        .starts_with("write to the target"));
     assert_eq!(summary.copied, 0);
     assert_holds(source.as_ref(), &scope, &stored).await;
 }
@@ -177,7 +187,10 @@ async fn migrate_cli(from: &ConfigFile, to: &ConfigFile, args: &[&str]) -> Ran {
 
 fn assert_no_secret_printed(ran: &Ran) {
     for output in [&ran.stdout, &ran.stderr] {
-        assert!(!output.contains("SECRET-"), "a credential field was printed:\n{output}");
+        assert!(
+            !output.contains("SECRET-"),
+            "a credential field was printed:\n{output}"
+        );
     }
 }
 
@@ -188,8 +201,9 @@ async fn a_conflict_is_reported_by_id_never_overwritten_and_withholds_deletion()
     let scope = unique_scope();
     let stored = seed(source.as_ref(), &scope, 5).await;
     // The target already holds one id with another document, and one with the same.
-    let other = crate::support::credentials(2).pop().unwrap();
-    assert_ne!(other, stored[0].1);
+    let other = credbridge_adapters::testkit::document(
+        serde_json::json!({"name": "another", "type": "secret", "secret_value": "SECRET-other"}),
+    );
     target.put(&stored[0].0, &other).await.unwrap();
     target.put(&stored[1].0, &stored[1].1).await.unwrap();
 
@@ -200,7 +214,11 @@ async fn a_conflict_is_reported_by_id_never_overwritten_and_withholds_deletion()
     )
     .await;
     assert!(!ran.success(), "{}", ran.stdout);
-    assert!(ran.stderr.contains("1 conflicts and 0 failures"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("1 conflicts and 0 failures"),
+        "{}",
+        ran.stderr
+    );
     let summary = ran.json();
     assert_eq!(summary["copied"], 3);
     assert_eq!(summary["skipped"], 1);
@@ -224,7 +242,13 @@ async fn a_dry_run_compares_and_writes_nothing() {
     let ran = migrate_cli(
         &ConfigFile::new(&from.toml),
         &ConfigFile::new(&to.toml),
-        &["--scope", scope.as_str(), "--dry-run", "--delete-source", "--json"],
+        &[
+            "--scope",
+            scope.as_str(),
+            "--dry-run",
+            "--delete-source",
+            "--json",
+        ],
     )
     .await;
     assert!(ran.success(), "{}", ran.stderr);
@@ -254,7 +278,11 @@ async fn delete_source_deletes_only_after_a_clean_run_and_verbose_names_each_id(
     for (key, _) in &stored {
         for outcome in ["copied", "deleted"] {
             let line = format!("{}\t{}\t{outcome}", key.scope, key.id);
-            assert!(ran.stdout.lines().any(|l| l == line), "no {line:?}:\n{}", ran.stdout);
+            assert!(
+                ran.stdout.lines().any(|l| l == line),
+                "no {line:?}:\n{}",
+                ran.stdout
+            );
         }
     }
     assert!(
@@ -262,7 +290,11 @@ async fn delete_source_deletes_only_after_a_clean_run_and_verbose_names_each_id(
         "{}",
         ran.stdout
     );
-    assert!(ran.stdout.contains("6 deleted from the source"), "{}", ran.stdout);
+    assert!(
+        ran.stdout.contains("6 deleted from the source"),
+        "{}",
+        ran.stdout
+    );
     assert_no_secret_printed(&ran);
     assert_holds(target.as_ref(), &scope, &stored).await;
     assert_holds(source.as_ref(), &scope, &[]).await;
@@ -311,7 +343,11 @@ async fn the_same_configuration_twice_is_refused() {
     let file = ConfigFile::new(&aws().toml);
     let ran = migrate_cli(&file, &file, &["--scope", "default"]).await;
     assert!(!ran.success());
-    assert!(ran.stderr.contains("describe the same backend"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("describe the same backend"),
+        "{}",
+        ran.stderr
+    );
 }
 
 #[tokio::test]

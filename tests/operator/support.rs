@@ -144,7 +144,11 @@ pub fn aws_at(endpoint: &str) -> Aws {
 
 impl Aws {
     pub async fn backend(&self) -> Arc<dyn Backend> {
-        Arc::new(AwsSecretsManagerBackend::connect(&self.config).await.unwrap())
+        Arc::new(
+            AwsSecretsManagerBackend::connect(&self.config)
+                .await
+                .unwrap(),
+        )
     }
 }
 
