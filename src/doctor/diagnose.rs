@@ -7,7 +7,7 @@ use credbridge_adapters::SecretText;
 
 use super::report::{Check, Report};
 use super::skyvern::Target;
-use super::{backend, skyvern, tls};
+use super::{backend, clock, skyvern, tls};
 use crate::auth::Authenticator;
 use crate::config::{Overrides, Settings, DEFAULT_CONFIG_FILE};
 
@@ -81,7 +81,7 @@ pub async fn diagnose(file: Option<&Path>, options: &Options) -> Report {
         None => report.push(Check::skip("login", "no connection to the backend")),
     }
     report.push(tls::check(&settings, options.cert_warn_within));
-    report.push(backend::clock(&settings, options.timeout).await);
+    report.push(clock::check(&settings, options.timeout).await);
 
     match &options.skyvern_base_url {
         Some(base_url) => {

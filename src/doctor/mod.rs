@@ -2,6 +2,7 @@
 //! with what to do about it.
 
 mod backend;
+mod clock;
 mod diagnose;
 mod report;
 mod skyvern;
