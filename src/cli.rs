@@ -54,7 +54,7 @@ enum Command {
     /// Check a deployment end to end: configuration, backend, TLS, clock, Skyvern's side
     #[command(long_about = DOCTOR_ABOUT)]
     Doctor(DoctorArgs),
-    /// Ask the credbridge serving on this machine for /healthz; exit 0 only when healthy
+    /// Ask the credbridge serving on this machine for /healthz (or /readyz); exit 0 when it passes
     #[command(long_about = HEALTHCHECK_ABOUT)]
     Healthcheck(HealthcheckArgs),
 }
@@ -83,10 +83,11 @@ Skyvern's private-host rule (ALLOWED_HOSTS) blocks the URL's host.
 Exit status: 0 when no check failed (warnings and skipped checks pass), 1 otherwise.";
 
 const HEALTHCHECK_ABOUT: &str = "\
-GET /healthz on the address credbridge listens on (the configuration's `listen`, over \
-loopback when that is 0.0.0.0, over HTTPS when [tls] is on, accepting any certificate) and \
-exit 0 when it answers 200 with status ok, 1 otherwise. For container health checks in \
-images without a shell or curl.";
+GET /healthz (with --ready, /readyz) on the address credbridge listens on (the \
+configuration's `listen`, over loopback when that is 0.0.0.0, over HTTPS when [tls] is on, \
+accepting any certificate) and exit 0 when it answers 200 with status ok (ready), 1 \
+otherwise. For container health checks and Kubernetes exec probes, in images without a \
+shell or curl.";
 
 #[derive(Debug, clap::Args)]
 pub struct MigrateArgs {
@@ -146,7 +147,10 @@ pub struct DoctorArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct HealthcheckArgs {
-    /// The URL to ask [default: /healthz on the configured `listen` address]
+    /// Ask /readyz instead: the backend answers too
+    #[arg(long)]
+    ready: bool,
+    /// The URL to ask [default: /healthz, or /readyz, on the configured `listen` address]
     #[arg(long, value_name = "URL")]
     url: Option<String>,
     /// The longest the answer may take
@@ -336,7 +340,8 @@ fn migrate(args: MigrateArgs) -> Result<(), String> {
         let run = crate::migrate::run(source.as_ref(), target.as_ref(), &plan, &mut display);
         tokio::select! {
             summary = run => summary.map_err(|error| error.to_string()).map(Some),
-            _ = tokio::signal::ctrl_c() => Ok(None),
+            // Should the handler not install, the run simply goes on.
+            Ok(()) = tokio::signal::ctrl_c() => Ok(None),
         }
     });
     display.bar.finish_and_clear();
@@ -550,13 +555,19 @@ fn read_token(path: &PathBuf) -> Result<SecretText, String> {
 }
 
 fn healthcheck(config: Option<PathBuf>, args: HealthcheckArgs) -> Result<(), String> {
+    use crate::healthcheck::Probe;
+    let probe = if args.ready {
+        Probe::Ready
+    } else {
+        Probe::Live
+    };
     let url = match args.url {
         Some(url) => url,
         None => {
             let settings = Settings::load(config.as_deref(), &Overrides::default())
                 .map_err(|error| error.to_string())?;
-            crate::healthcheck::url_for(&settings)
+            crate::healthcheck::url_for(&settings, probe)
         }
     };
-    runtime()?.block_on(crate::healthcheck::probe(&url, args.timeout))
+    runtime()?.block_on(crate::healthcheck::check(&url, probe, args.timeout))
 }

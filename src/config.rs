@@ -482,7 +482,8 @@ fn environment() -> Environment {
             .filter(move |key| !links.iter().any(|link| key == link.as_str()))
             .split("__")
             .ignore(&["config", "token"])
-            .filter(|key| !key.as_str().starts_with("test_")),
+            // Uncased: the variables are upper case, `as_str` would keep them so.
+            .filter(|key| !key.starts_with("test_")),
     )
 }
 

@@ -41,53 +41,78 @@ pub(super) fn fix_for(error: &Error, settings: &Settings) -> String {
     }
 }
 
+/// The backend as the `backend` check left it.
+pub(super) struct Connected {
+    pub check: Check,
+    /// `None` when it could not be built.
+    pub backend: Option<Arc<dyn Backend>>,
+    /// The readiness check found it unreachable: a probe would only wait for it again.
+    pub unreachable: bool,
+}
+
 /// Builds the backend as `serve` does (a Vault login included) and runs its readiness check.
-pub(super) async fn connect(
-    settings: &Settings,
-    timeout: Duration,
-) -> (Check, Option<Arc<dyn Backend>>) {
+pub(super) async fn connect(settings: &Settings, timeout: Duration) -> Connected {
     const NAME: &str = "backend";
     let kind = settings.backend.kind();
+    let failed = |check| Connected {
+        check,
+        backend: None,
+        unreachable: false,
+    };
     let backend = match tokio::time::timeout(timeout, settings.backend.build()).await {
         Ok(Ok(backend)) => backend,
         Ok(Err(error)) => {
             let fix = fix_for(&error, settings);
-            return (
-                Check::fail(NAME, format!("cannot connect to {kind}: {error}"), fix),
-                None,
-            );
+            return failed(Check::fail(
+                NAME,
+                format!("cannot connect to {kind}: {error}"),
+                fix,
+            ));
         }
         Err(_) => {
-            return (
-                Check::fail(
-                    NAME,
-                    format!("connecting to {kind} took more than {}", seconds(timeout)),
-                    "check that the backend is reachable from here",
-                ),
-                None,
-            )
+            return failed(Check::fail(
+                NAME,
+                format!("connecting to {kind} took more than {}", seconds(timeout)),
+                "check that the backend is reachable from here",
+            ))
         }
     };
-    let check = match tokio::time::timeout(timeout, backend.check()).await {
-        Ok(Ok(())) if !backend.info().capabilities.persistent => Check::warn(
-            NAME,
-            format!("{kind}: reachable, but it keeps credentials in one process only"),
-            "use it for development only: every credbridge process has its own, lost on \
-             restart (the doctor checked its own, not the server's)",
+    let (check, unreachable) = match tokio::time::timeout(timeout, backend.check()).await {
+        Ok(Ok(())) if !backend.info().capabilities.persistent => (
+            Check::warn(
+                NAME,
+                format!("{kind}: reachable, but it keeps credentials in one process only"),
+                "use it for development only: every credbridge process has its own, lost on \
+                 restart (the doctor checked its own, not the server's)",
+            ),
+            false,
         ),
-        Ok(Ok(())) => Check::ok(NAME, format!("{kind}: reachable, logged in, authorized")),
-        Ok(Err(error)) => Check::fail(
-            NAME,
-            format!("{kind} check failed: {error}"),
-            fix_for(&error, settings),
+        Ok(Ok(())) => (
+            Check::ok(NAME, format!("{kind}: reachable, logged in, authorized")),
+            false,
         ),
-        Err(_) => Check::fail(
-            NAME,
-            format!("{kind} did not answer within {}", seconds(timeout)),
-            "check that the backend is reachable from here",
+        Ok(Err(error)) => (
+            Check::fail(
+                NAME,
+                format!("{kind} check failed: {error}"),
+                fix_for(&error, settings),
+            ),
+            error.kind() == ErrorKind::Unavailable,
+        ),
+        Err(_) => (
+            Check::fail(
+                NAME,
+                format!("{kind} did not answer within {}", seconds(timeout)),
+                "check that the backend is reachable from here",
+            ),
+            true,
         ),
     };
-    (check, Some(backend))
+    Connected {
+        check,
+        backend: Some(backend),
+        unreachable,
+    }
 }
 
 /// Creates, reads and deletes a probe credential under a reserved key

@@ -63,16 +63,18 @@ pub async fn diagnose(file: Option<&Path>, options: &Options) -> Report {
         }
     };
 
-    let (check, connected) = backend::connect(&settings, options.timeout).await;
-    let reachable = check.status != super::Status::Fail;
-    report.push(check);
-    match &connected {
-        Some(backend) if reachable => {
+    let connected = backend::connect(&settings, options.timeout).await;
+    report.push(connected.check);
+    // A backend that answers, even wrongly, is probed: which step fails says more than the
+    // readiness check alone (a token that may read but not create, say).
+    match &connected.backend {
+        Some(backend) if !connected.unreachable => {
             report.push(backend::probe(backend.as_ref(), &settings, options.timeout).await);
         }
-        _ => report.push(Check::skip("probe", "the backend check failed")),
+        Some(_) => report.push(Check::skip("probe", "the backend is unreachable")),
+        None => report.push(Check::skip("probe", "no connection to the backend")),
     }
-    match &connected {
+    match &connected.backend {
         Some(backend) => report.push(backend::login(
             backend.as_ref(),
             &settings,

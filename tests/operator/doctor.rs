@@ -251,7 +251,13 @@ async fn a_vault_token_whose_policy_lacks_create_fails_as_permission_denied() {
         backend.contains("give credbridge's Vault login the policy"),
         "{backend}"
     );
-    assert_status(&report, "probe", "skip");
+    assert_status(&report, "probe", "fail");
+    let probe = message(&report, "probe");
+    assert!(
+        probe.contains("cannot create a probe credential") && probe.contains("permission_denied"),
+        "{probe}"
+    );
+    assert!(!probe.contains("left behind"), "{probe}");
     assert!(!ran.stdout.contains(&token), "the Vault token was printed");
 }
 

@@ -96,3 +96,26 @@ async fn a_server_that_is_not_a_healthy_credbridge_fails() {
     assert!(!ran.success());
     assert!(ran.stderr.contains("answered 401"), "{}", ran.stderr);
 }
+
+#[tokio::test]
+async fn ready_fails_while_the_backend_does_not_answer_and_live_still_passes() {
+    let unreachable = crate::support::aws_at(&format!("http://127.0.0.1:{}", closed_port()));
+    let config = ConfigFile::new(&format!("token = \"{TOKEN}\"\n{}", unreachable.toml));
+    let port = closed_port();
+    let _server = serve(&config, port, "http").await;
+    let ran = healthcheck(&config, port, &[]).await;
+    assert!(ran.success(), "{}", ran.stderr);
+    let ran = healthcheck(&config, port, &["--ready"]).await;
+    assert!(!ran.success());
+    assert!(
+        ran.stderr
+            .contains("/readyz: answered 503 Service Unavailable: The aws backend is not ready"),
+        "{}",
+        ran.stderr
+    );
+
+    let memory = ConfigFile::new(&format!("token = \"{TOKEN}\"\n"));
+    let port = closed_port();
+    let _server = serve(&memory, port, "http").await;
+    assert!(healthcheck(&memory, port, &["--ready"]).await.success());
+}

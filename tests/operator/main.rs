@@ -5,5 +5,6 @@
 
 mod doctor;
 mod healthcheck;
+mod kubernetes;
 mod migrate;
 mod support;
