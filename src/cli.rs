@@ -368,7 +368,7 @@ fn migrate(args: MigrateArgs) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!(
-            "{} conflicts and {} failures",
+            "conflicts {}, failures {}",
             summary.conflicts.len(),
             summary.failures.len()
         ))
@@ -464,12 +464,12 @@ fn migrate_summary(summary: &Summary) -> String {
         scopes.join(", ")
     );
     let copied = if summary.dry_run {
-        format!("{} would be copied", summary.would_copy)
+        format!("would copy {}", summary.would_copy)
     } else {
-        format!("{} copied", summary.copied)
+        format!("copied {}", summary.copied)
     };
     text.push_str(&format!(
-        "{copied}, {} skipped (already identical), {} conflicts, {} failures",
+        "{copied}, skipped {} (already identical), conflicts {}, failures {}",
         summary.skipped,
         summary.conflicts.len(),
         summary.failures.len()

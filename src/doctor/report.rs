@@ -123,7 +123,7 @@ impl Report {
             text.push('\n');
         }
         text.push_str(&format!(
-            "doctor: {} failed, {} warnings, {} ok, {} skipped\n",
+            "doctor: failed {}, warnings {}, ok {}, skipped {}\n",
             self.count(Status::Fail),
             self.count(Status::Warn),
             self.count(Status::Ok),
@@ -166,7 +166,7 @@ mod tests {
             report.to_text(),
             "ok    config   loaded\n\
              FAIL  backend  unreachable -> check the address\n\
-             doctor: 1 failed, 0 warnings, 1 ok, 0 skipped\n"
+             doctor: failed 1, warnings 0, ok 1, skipped 0\n"
         );
     }
 

@@ -94,7 +94,7 @@ async fn text_output_is_one_line_per_check_and_a_total() {
     assert_eq!(lines.len(), 8, "{}", ran.stdout);
     assert!(lines[0].starts_with("ok    config"), "{}", ran.stdout);
     assert!(lines[1].starts_with("WARN  backend") && lines[1].contains(" -> "));
-    assert_eq!(lines[7], "doctor: 0 failed, 1 warnings, 3 ok, 3 skipped");
+    assert_eq!(lines[7], "doctor: failed 0, warnings 1, ok 3, skipped 3");
 }
 
 #[tokio::test]

@@ -39,7 +39,8 @@ async fn assert_migrates(source: Arc<dyn Backend>, target: Arc<dyn Backend>) {
     let summary = migrate_all(source.as_ref(), target.as_ref(), &plan(&[&first, &second])).await;
     assert_eq!(
         (summary.listed, summary.copied, summary.skipped),
-        (12, 12, 0)
+        (12, 12, 0),
+        "{summary:?}"
     );
     assert!(summary.clean(), "{summary:?}");
 
@@ -51,7 +52,7 @@ async fn assert_migrates(source: Arc<dyn Backend>, target: Arc<dyn Backend>) {
 
     // Run again: everything is already there, identical.
     let again = migrate_all(source.as_ref(), target.as_ref(), &plan(&[&first, &second])).await;
-    assert_eq!((again.copied, again.skipped), (0, 12));
+    assert_eq!((again.copied, again.skipped), (0, 12), "{again:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -215,7 +216,7 @@ async fn a_conflict_is_reported_by_id_never_overwritten_and_withholds_deletion()
     .await;
     assert!(!ran.success(), "{}", ran.stdout);
     assert!(
-        ran.stderr.contains("1 conflicts and 0 failures"),
+        ran.stderr.contains("conflicts 1, failures 0"),
         "{}",
         ran.stderr
     );
@@ -286,7 +287,7 @@ async fn delete_source_deletes_only_after_a_clean_run_and_verbose_names_each_id(
         }
     }
     assert!(
-        ran.stdout.contains("6 ids in scopes") && ran.stdout.contains("6 copied"),
+        ran.stdout.contains("6 ids in scopes") && ran.stdout.contains("copied 6,"),
         "{}",
         ran.stdout
     );

@@ -116,28 +116,37 @@ pub struct Aws {
 }
 
 pub fn aws() -> Aws {
-    aws_at(&moto_endpoint())
+    aws_with(&moto_endpoint(), "")
 }
 
 /// Like [`aws`], at any endpoint, with short timeouts and one attempt, so a test aimed at
 /// an address that does not answer fails fast.
 pub fn aws_at(endpoint: &str) -> Aws {
+    let mut aws = aws_with(
+        endpoint,
+        "max_attempts = 1\nconnect_timeout = \"2s\"\nattempt_timeout = \"5s\"\n\
+         operation_timeout = \"5s\"\n",
+    );
+    aws.config.max_attempts = 1;
+    aws.config.connect_timeout = Duration::from_secs(2);
+    aws.config.attempt_timeout = Duration::from_secs(5);
+    aws.config.operation_timeout = Duration::from_secs(5);
+    aws
+}
+
+/// The backend's own timeouts otherwise: moto, shared by the whole run, can be slow.
+fn aws_with(endpoint: &str, extra: &str) -> Aws {
     let prefix = format!("{}/", unique_prefix());
     let config = AwsConfig {
         region: Some("us-east-1".to_owned()),
         endpoint_url: Some(endpoint.to_owned()),
         name_prefix: prefix.clone(),
         force_delete_without_recovery: true,
-        max_attempts: 1,
-        connect_timeout: Duration::from_secs(2),
-        attempt_timeout: Duration::from_secs(5),
-        operation_timeout: Duration::from_secs(5),
         ..AwsConfig::default()
     };
     let toml = format!(
         "[backend]\nkind = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
-         name_prefix = \"{prefix}\"\nforce_delete_without_recovery = true\nmax_attempts = 1\n\
-         connect_timeout = \"2s\"\nattempt_timeout = \"5s\"\noperation_timeout = \"5s\"\n"
+         name_prefix = \"{prefix}\"\nforce_delete_without_recovery = true\n{extra}"
     );
     Aws { config, toml }
 }
