@@ -252,15 +252,33 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
                 token.expose()
             );
         }
-        if let Err(error) = app.backend().check().await {
-            tracing::warn!(%error, "the backend is not ready yet; /readyz answers 503 until it is");
-        }
+        // Off the serving path: a backend may still be connecting (Vault logs in in the
+        // background), so it gets a moment before it is called not ready.
+        tokio::spawn(report_readiness(std::sync::Arc::clone(app.backend())));
         app.serve(listener, shutdown_signal())
             .await
             .map_err(|error| format!("server error: {error}"))?;
         tracing::info!("credbridge stopped");
         Ok(())
     })
+}
+
+/// Logs once whether the backend is ready, giving it a few seconds to get there.
+async fn report_readiness(backend: std::sync::Arc<dyn credbridge_adapters::Backend>) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    loop {
+        match backend.check().await {
+            Ok(()) => {
+                tracing::info!("the backend is ready");
+                return;
+            }
+            Err(error) if tokio::time::Instant::now() >= deadline => {
+                tracing::warn!(%error, "the backend is not ready yet; /readyz answers 503 until it is");
+                return;
+            }
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
 }
 
 fn check_config(config: Option<PathBuf>) -> Result<(), String> {

@@ -10,8 +10,9 @@
 //! part of what this module reports.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use credbridge_adapters::{Backend, CredentialId, Document, ErrorKind, Key, Scope};
+use credbridge_adapters::{Backend, CredentialId, Document, Error, ErrorKind, Key, Scope};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -106,29 +107,45 @@ pub fn check_sides(from: &Settings, to: &Settings) -> Result<(), MigrateError> {
     Ok(())
 }
 
-/// Builds both backends the way `serve` builds them, after [`check_sides`].
+/// How long a backend may take to connect (Vault logs in in the background) before
+/// `migrate` gives up on it.
+pub const CONNECT_LIMIT: Duration = Duration::from_secs(30);
+
+/// Builds both backends the way `serve` builds them, after [`check_sides`], and waits until
+/// each passes its readiness check: reachable, logged in, authorized.
 pub async fn connect(
     from: &Settings,
     to: &Settings,
 ) -> Result<(Arc<dyn Backend>, Arc<dyn Backend>), MigrateError> {
     check_sides(from, to)?;
-    let source = from
-        .backend
-        .build()
-        .await
-        .map_err(|source| MigrateError::Backend {
-            side: "--from",
-            source,
-        })?;
-    let target = to
-        .backend
-        .build()
-        .await
-        .map_err(|source| MigrateError::Backend {
-            side: "--to",
-            source,
-        })?;
+    let source = ready("--from", from).await?;
+    let target = ready("--to", to).await?;
     Ok((source, target))
+}
+
+async fn ready(side: &'static str, settings: &Settings) -> Result<Arc<dyn Backend>, MigrateError> {
+    let backend = settings
+        .backend
+        .build()
+        .await
+        .map_err(|source| MigrateError::Backend { side, source })?;
+    until_ready(backend.as_ref(), CONNECT_LIMIT)
+        .await
+        .map_err(|source| MigrateError::Backend { side, source })?;
+    Ok(backend)
+}
+
+/// Waits until `backend`'s readiness check passes, for at most `limit`; the last error
+/// otherwise. A backend may still be connecting right after it is built.
+pub async fn until_ready(backend: &dyn Backend, limit: Duration) -> Result<(), Error> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match backend.check().await {
+            Ok(()) => return Ok(()),
+            Err(error) if tokio::time::Instant::now() >= deadline => return Err(error),
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
 }
 
 /// What happened to one id.

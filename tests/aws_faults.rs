@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use credbridge::Settings;
 use credbridge_adapters::aws::{AwsConfig, AwsSecretsManagerBackend};
+use credbridge_adapters::testkit::moto::{endpoint as moto_endpoint, moto_config};
 use credbridge_adapters::testkit::unique_scope;
 use credbridge_adapters::Backend;
 use reqwest::StatusCode;
@@ -23,15 +24,6 @@ use tokio::sync::Mutex;
 use tokio::task::{JoinHandle, JoinSet};
 
 use helpers::{assert_error, password, TestApp};
-
-fn moto_endpoint() -> String {
-    std::env::var("CREDBRIDGE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "CREDBRIDGE_TEST_AWS_ENDPOINT is not set: run tests/run, which starts moto \
-             (the AWS Secrets Manager emulator) and sets it"
-        )
-    })
-}
 
 fn moto_address() -> SocketAddr {
     let endpoint = moto_endpoint();
@@ -47,10 +39,9 @@ fn moto_address() -> SocketAddr {
 /// prefix of its own.
 async fn backend_at(endpoint: &str, name_prefix: &str) -> Arc<dyn Backend> {
     let config = AwsConfig {
-        region: Some("us-east-1".to_owned()),
         endpoint_url: Some(endpoint.to_owned()),
         name_prefix: name_prefix.to_owned(),
-        ..AwsConfig::default()
+        ..moto_config()
     };
     Arc::new(AwsSecretsManagerBackend::connect(&config).await.unwrap())
 }
@@ -256,11 +247,9 @@ async fn soft_deleted_secret_reads_404_and_deletes_2xx() {
 async fn created_secrets_carry_the_name_tags_and_description() {
     let prefix = unique_prefix();
     let config = AwsConfig {
-        region: Some("us-east-1".to_owned()),
-        endpoint_url: Some(moto_endpoint()),
         name_prefix: prefix.clone(),
         tags: [("team".to_owned(), "automation".to_owned())].into(),
-        ..AwsConfig::default()
+        ..moto_config()
     };
     let backend = Arc::new(AwsSecretsManagerBackend::connect(&config).await.unwrap());
     let app = TestApp::spawn(backend).await;

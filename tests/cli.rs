@@ -470,6 +470,66 @@ fn check_config_applies_the_backends_own_rules() {
     assert!(stderr.contains("recovery_window_days"), "{stderr}");
 }
 
+#[tokio::test]
+async fn serve_starts_while_vault_is_unreachable_and_says_why_it_is_not_ready() {
+    let (port, vault_port) = (free_port(), free_port());
+    let listen = format!("127.0.0.1:{port}");
+    let vault = format!("http://127.0.0.1:{vault_port}");
+    let mut child = spawn(
+        &[
+            ("CREDBRIDGE_TOKEN", "vault-down-token-0123456789"),
+            ("CREDBRIDGE_BACKEND__KIND", "vault"),
+            ("CREDBRIDGE_BACKEND__ADDRESS", &vault),
+            ("VAULT_TOKEN", "vault-token-never-printed"),
+        ],
+        &["serve", "--listen", &listen],
+    );
+    wait_until_serving(port).await;
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 503);
+    let body: serde_json::Value = ready.json().await.unwrap();
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("not connected to Vault yet"),
+        "{body}"
+    );
+    child.kill().await.unwrap();
+    let stdout = {
+        use tokio::io::AsyncReadExt;
+        let mut text = String::new();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut text)
+            .await
+            .unwrap();
+        text
+    };
+    assert!(
+        stdout.contains("connecting to Vault in the background"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("credbridge is serving"), "{stdout}");
+    assert!(!stdout.contains("vault-token-never-printed"), "{stdout}");
+}
+
+#[test]
+fn serve_fails_at_once_on_a_vault_configuration_mistake() {
+    let (output, _, stderr) = run(credbridge()
+        .arg("serve")
+        .env("CREDBRIDGE_TOKEN", "vault-mistake-token-0123456789")
+        .env("CREDBRIDGE_BACKEND__KIND", "vault")
+        .env("CREDBRIDGE_BACKEND__ADDRESS", "vault.internal:8200")
+        .env("VAULT_TOKEN", "vault-token-never-printed"));
+    assert!(!output.status.success());
+    assert!(stderr.contains("address"), "{stderr}");
+}
+
 #[test]
 fn the_test_suites_variables_are_not_settings() {
     let (output, _, stderr) = run(credbridge()

@@ -1,6 +1,9 @@
-//! Vault failing, through the whole service: down, slow, sealed, and a policy that does not
-//! cover the path. Every test runs its own Vault double, so stopping or sealing it does
-//! not disturb other tests.
+//! Vault failing, through the whole service: sealed, down when credbridge starts, a
+//! policy that does not cover the path, a token revoked, a namespace gone. Against
+//! OpenBao: tests that seal it or start it late run a server of their own; the others
+//! share the test Vault under prefixes and tokens of their own. Only what a real server
+//! cannot be made to do on demand (refuse connections mid-run, answer slowly) uses the
+//! Vault protocol double.
 #![cfg(feature = "vault")]
 
 #[allow(dead_code)]
@@ -10,48 +13,82 @@ mod helpers;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use credbridge_adapters::testkit::vault_double::{
-    unique_prefix, vault_config, Policy, TokenSpec, VaultDouble,
+use credbridge_adapters::testkit::eventually;
+use credbridge_adapters::testkit::random_hex;
+use credbridge_adapters::testkit::vault::{
+    connected, documented_policy, unique_prefix, vault_config, Bao, TestVault,
 };
-use credbridge_adapters::vault::{VaultBackend, VaultConfig};
-use helpers::{assert_error, password, TestApp};
+use credbridge_adapters::testkit::vault_double::VaultDouble;
+use credbridge_adapters::vault::{KvVersion, VaultBackend, VaultConfig};
+use credbridge_adapters::{Backend, ErrorKind};
+use helpers::{assert_error, password, readyz, TestApp};
 use reqwest::StatusCode;
+use serde_json::json;
 
+/// The app on a backend that has connected.
 async fn spawn(config: &VaultConfig) -> TestApp {
+    TestApp::spawn(Arc::new(connected(config).await)).await
+}
+
+/// The app on a backend that may still be connecting.
+async fn spawn_connecting(config: &VaultConfig) -> TestApp {
     let backend = VaultBackend::connect(config)
         .await
-        .expect("connects to the double");
+        .expect("a valid configuration");
     TestApp::spawn(Arc::new(backend)).await
 }
 
-/// A config with a 500 ms connect timeout and a 1 s request timeout, and a root token.
-fn fast_config(double: &VaultDouble) -> VaultConfig {
+/// A 500 ms connect timeout and a 1 s request timeout.
+fn fast(config: VaultConfig) -> VaultConfig {
     VaultConfig {
         connect_timeout: Duration::from_millis(500),
         request_timeout: Duration::from_secs(1),
-        ..vault_config(
+        ..config
+    }
+}
+
+/// The double, which has no mount discovery: KV v2 stated.
+fn double_config(double: &VaultDouble) -> VaultConfig {
+    VaultConfig {
+        kv_version: KvVersion::V2,
+        ..fast(vault_config(
             &double.address(),
             &double.root_token(),
             "secret",
             &unique_prefix(),
-        )
+        ))
     }
 }
 
-async fn readyz(app: &TestApp) -> StatusCode {
-    let url = format!("http://{}/readyz", app.address);
-    app.client.get(url).send().await.unwrap().status()
+fn bao_config(bao: &Bao) -> VaultConfig {
+    fast(vault_config(
+        &bao.address(),
+        Bao::ROOT_TOKEN,
+        "secret",
+        &unique_prefix(),
+    ))
+}
+
+/// Waits until `/readyz` answers `status` with a message containing `says`.
+async fn until_readyz(app: &TestApp, status: StatusCode, says: &str) {
+    let what = format!("/readyz answering {status} saying {says:?}");
+    eventually(Duration::from_secs(60), &what, || async {
+        let (actual, body) = readyz(app).await;
+        let message = body["message"].as_str().unwrap_or_default().to_owned();
+        (actual == status && message.contains(says)).then_some(())
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_down_is_503_within_the_timeout_and_recovers_without_a_restart() {
     let double = VaultDouble::start().await;
-    let app = spawn(&fast_config(&double)).await;
+    let app = spawn(&double_config(&double)).await;
     let id = app.create_ok(&password()).await;
 
     double.stop().await;
     let started = Instant::now();
-    let message = assert_error(
+    assert_error(
         app.read(&id).await,
         StatusCode::SERVICE_UNAVAILABLE,
         "backend_unavailable",
@@ -62,18 +99,25 @@ async fn vault_down_is_503_within_the_timeout_and_recovers_without_a_restart() {
         "took {:?}",
         started.elapsed()
     );
-    assert!(message.contains("unavailable"), "{message}");
-    assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach Vault"),
+        "{body}"
+    );
 
     double.resume().await;
     assert_eq!(app.read_ok(&id).await["username"], "ada@example.com");
-    assert_eq!(readyz(&app).await, StatusCode::OK);
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vault_slower_than_the_request_timeout_is_503_in_time() {
     let double = VaultDouble::start().await;
-    let app = spawn(&fast_config(&double)).await;
+    let app = spawn(&double_config(&double)).await;
     let id = app.create_ok(&password()).await;
 
     double.set_delay(Duration::from_secs(5));
@@ -96,12 +140,12 @@ async fn a_vault_slower_than_the_request_timeout_is_503_in_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealed_vault_is_503_and_fails_readiness_until_unsealed() {
-    let double = VaultDouble::start().await;
-    let app = spawn(&fast_config(&double)).await;
+    let bao = Bao::start().await;
+    let app = spawn(&bao_config(&bao)).await;
     let id = app.create_ok(&password()).await;
-    assert_eq!(readyz(&app).await, StatusCode::OK);
+    assert_eq!(readyz(&app).await.0, StatusCode::OK);
 
-    double.seal();
+    bao.seal().await;
     assert_error(
         app.read(&id).await,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -114,38 +158,105 @@ async fn a_sealed_vault_is_503_and_fails_readiness_until_unsealed() {
         "backend_unavailable",
     )
     .await;
-    assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("Vault is sealed"),
+        "{body}"
+    );
+    let message = assert_error(
+        app.connection_test().await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    assert!(message.contains("Vault is sealed"), "{message}");
 
-    double.unseal();
+    bao.unseal().await;
+    until_readyz(&app, StatusCode::OK, "").await;
+    // The same credbridge, the same token (stored by Vault, so it outlives the seal).
+    assert_eq!(app.read_ok(&id).await["username"], "ada@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credbridge_started_while_vault_is_down_serves_503_then_becomes_ready_when_it_starts() {
+    let port = Bao::free_port();
+    let config = fast(vault_config(
+        &format!("http://127.0.0.1:{port}"),
+        Bao::ROOT_TOKEN,
+        "secret",
+        &unique_prefix(),
+    ));
+    let app = spawn_connecting(&config).await;
+
+    until_readyz(&app, StatusCode::SERVICE_UNAVAILABLE, "cannot reach Vault").await;
+    assert_error(
+        app.create(&password()).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    let message = assert_error(
+        app.connection_test().await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    assert!(message.contains("cannot reach Vault"), "{message}");
+
+    let _bao = Bao::start_on(port).await;
+    until_readyz(&app, StatusCode::OK, "").await;
+    let id = app.create_ok(&password()).await;
     app.read_ok(&id).await;
-    assert_eq!(readyz(&app).await, StatusCode::OK);
+    assert_eq!(app.connection_test().await.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credbridge_started_while_vault_is_sealed_says_so_and_recovers_once_unsealed() {
+    let bao = Bao::start().await;
+    bao.seal().await;
+    let app = spawn_connecting(&bao_config(&bao)).await;
+    until_readyz(&app, StatusCode::SERVICE_UNAVAILABLE, "Vault is sealed").await;
+
+    bao.unseal().await;
+    until_readyz(&app, StatusCode::OK, "").await;
+    app.create_ok(&password()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
-    let double = VaultDouble::start().await;
+    let vault = TestVault::prepared().await;
+    let root = vault.admin();
     let (allowed, outside) = (unique_prefix(), unique_prefix());
-    let token = double.create_token(TokenSpec::unlimited(Policy::credbridge(
-        "secret", 2, &allowed,
-    )));
+    let policy = format!("credbridge-{}", random_hex(6));
+    root.write_policy(&policy, &documented_policy(2, "secret", &allowed))
+        .await;
+    let token = root.create_token(&[&policy], json!({})).await;
 
     // A credential stored under `outside` by someone else.
-    let root = spawn(&vault_config(
-        &double.address(),
-        &double.root_token(),
+    let owner = spawn(&vault_config(
+        &vault.address,
+        &vault.root_token,
         "secret",
         &outside,
     ))
     .await;
-    let id = root.create_ok(&password()).await;
+    let id = owner.create_ok(&password()).await;
 
     // credbridge configured with a prefix its token's policy does not cover.
-    let app = spawn(&vault_config(&double.address(), &token, "secret", &outside)).await;
+    let app = spawn(&vault_config(&vault.address, &token, "secret", &outside)).await;
     let denied = app.read(&id).await;
     let body = denied.text().await.unwrap();
     assert!(!body.contains("correct horse"), "{body}");
-    let denied = app.read(&id).await;
-    let message = assert_error(denied, StatusCode::BAD_GATEWAY, "backend_permission_denied").await;
+    let message = assert_error(
+        app.read(&id).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_permission_denied",
+    )
+    .await;
     assert!(message.contains("Permission was denied"), "{message}");
     assert_error(
         app.create(&password()).await,
@@ -153,44 +264,119 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
         "backend_permission_denied",
     )
     .await;
-    assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(readyz(&app).await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_error(
+        app.connection_test().await,
+        StatusCode::BAD_GATEWAY,
+        "backend_permission_denied",
+    )
+    .await;
 
     // The same token under its own prefix works: the policy, not the token, said no.
-    let fine = spawn(&vault_config(&double.address(), &token, "secret", &allowed)).await;
+    let fine = spawn(&vault_config(&vault.address, &token, "secret", &allowed)).await;
     fine.create_ok(&password()).await;
-    assert_eq!(readyz(&fine).await, StatusCode::OK);
+    assert_eq!(readyz(&fine).await.0, StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_expired_static_token_is_502_permission_denied() {
-    let double = VaultDouble::start().await;
+async fn a_deny_rule_overrides_a_broader_grant() {
+    let vault = TestVault::prepared().await;
+    let root = vault.admin();
     let prefix = unique_prefix();
-    let token = double.create_token(TokenSpec::unlimited(Policy::credbridge(
-        "secret", 2, &prefix,
-    )));
-    let app = spawn(&vault_config(&double.address(), &token, "secret", &prefix)).await;
+    let policy = format!("credbridge-{}", random_hex(6));
+    root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
+        .await;
+    let token = root.create_token(&[&policy], json!({})).await;
+    let app = spawn(&vault_config(&vault.address, &token, "secret", &prefix)).await;
+    let before = app.create_ok(&password()).await;
+
+    // Policies apply to tokens already issued: deny one scope's folder.
+    let deny = format!(
+        "{}\npath \"secret/data/{prefix}/{}/*\" {{\n  capabilities = [\"deny\"]\n}}\n",
+        documented_policy(2, "secret", &prefix),
+        app.scope
+    );
+    root.write_policy(&policy, &deny).await;
+    assert_error(
+        app.read(&before).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_permission_denied",
+    )
+    .await;
+    assert_error(
+        app.create(&password()).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_permission_denied",
+    )
+    .await;
+    // The other scope, still under the broader grant, is untouched.
+    let other = app
+        .client
+        .post(&app.base)
+        .bearer_auth(&app.other_token)
+        .json(&password())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_static_token_is_502_permission_denied() {
+    let vault = TestVault::prepared().await;
+    let root = vault.admin();
+    let prefix = unique_prefix();
+    let policy = format!("credbridge-{}", random_hex(6));
+    root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
+        .await;
+    let token = root.create_token(&[&policy], json!({})).await;
+    let app = spawn(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
+
     // Nothing to log in again with: the denial stands, and says so.
-    double.expire_token(&token);
+    root.revoke_token(&token).await;
     assert_error(
         app.read(&id).await,
         StatusCode::BAD_GATEWAY,
         "backend_permission_denied",
     )
     .await;
+    assert_eq!(readyz(&app).await.0, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn start_up_fails_when_vault_is_down() {
-    let double = VaultDouble::start().await;
-    let config = fast_config(&double);
-    double.stop().await;
-    let Err(error) = VaultBackend::connect(&config).await else {
-        panic!("connected to a stopped Vault");
+async fn a_readiness_check_answered_404_for_a_deleted_namespace_is_never_not_found() {
+    let vault = TestVault::prepared().await;
+    let root = vault.admin();
+    let namespace = format!("credbridge-gone-{}", random_hex(4));
+    root.create_namespace(&namespace).await;
+    root.in_namespace(&namespace).enable_kv("secret", 2).await;
+    let config = VaultConfig {
+        namespace: Some(namespace.clone()),
+        kv_version: KvVersion::V2,
+        ..vault_config(
+            &vault.address,
+            &vault.root_token,
+            "secret",
+            &unique_prefix(),
+        )
     };
-    assert_eq!(
-        error.kind(),
-        credbridge_adapters::ErrorKind::Unavailable,
-        "{error}"
-    );
+    let backend = Arc::new(connected(&config).await);
+    backend.check().await.unwrap();
+    let app = TestApp::spawn(Arc::clone(&backend) as Arc<dyn Backend>).await;
+
+    // With its namespace gone, Vault answers 404 "namespace not found".
+    root.delete_namespace(&namespace).await;
+    let error = eventually(Duration::from_secs(30), "the check failing", || async {
+        backend.check().await.err()
+    })
+    .await;
+    assert_eq!(error.kind(), ErrorKind::Unexpected, "{error}");
+    assert_error(
+        app.connection_test().await,
+        StatusCode::BAD_GATEWAY,
+        "backend_error",
+    )
+    .await;
+    assert_eq!(readyz(&app).await.0, StatusCode::SERVICE_UNAVAILABLE);
 }

@@ -46,7 +46,13 @@ pub trait Backend: Send + Sync + 'static {
     async fn list(&self, scope: &Scope) -> Result<Vec<CredentialId>>;
 
     /// Succeeds when the backend is reachable and credbridge is authorized to use it;
-    /// used by the readiness probe.
+    /// used by the readiness probe and Skyvern's connection test.
+    ///
+    /// Never fails with [`ErrorKind::NotFound`](crate::ErrorKind::NotFound): that kind
+    /// means a missing credential, and a check is about the backend. A backend whose
+    /// check meets a "not found" (a namespace or an endpoint missing) reports it as
+    /// another kind, [`ErrorKind::Unexpected`](crate::ErrorKind::Unexpected) unless a more
+    /// precise one fits.
     async fn check(&self) -> Result<()>;
 
     /// When the backend's current login (a Vault token, say) expires, for the metric that

@@ -22,7 +22,7 @@ use crate::{Backend, Error, Result};
 pub enum BackendConfig {
     /// In-process, lost on restart: for development and tests.
     Memory(MemoryConfig),
-    /// HashiCorp Vault's KV engine, version 1 or 2 (cargo feature `vault`).
+    /// The KV engine, version 1 or 2, of HashiCorp Vault or OpenBao (cargo feature `vault`).
     Vault(VaultConfig),
     /// AWS Secrets Manager (cargo feature `aws`).
     Aws(AwsConfig),

@@ -37,7 +37,11 @@ pub async fn connection_test(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Status>, ApiError> {
-    state.backend.check().await?;
+    state
+        .backend
+        .check()
+        .await
+        .map_err(ApiError::BackendCheck)?;
     Ok(Json(Status {
         status: "ok",
         scope: caller.scope.to_string(),

@@ -37,6 +37,10 @@ pub enum ApiError {
     Timeout(std::time::Duration),
     #[error("backend: {0}")]
     Backend(#[from] BackendError),
+    /// The backend's check failed, for the connection test: whatever the backend said,
+    /// this is about the backend, never a missing credential.
+    #[error("backend check: {0}")]
+    BackendCheck(BackendError),
     /// A stored document that breaks the contract: Skyvern's client would reject it.
     #[error("the stored credential is malformed: {0}")]
     MalformedStored(ContractViolation),
@@ -90,6 +94,16 @@ impl ApiError {
                     .to_owned(),
             ),
             ApiError::Backend(error) => backend_parts(error.kind()),
+            ApiError::BackendCheck(error) => {
+                let (status, code, _) = match error.kind() {
+                    ErrorKind::NotFound => backend_parts(ErrorKind::Unexpected),
+                    kind => backend_parts(kind),
+                };
+                // The backend's own sentence (never a secret, a path or a raw answer)
+                // tells the operator pressing Skyvern's button what to fix.
+                let message = format!("The credential backend is not ready: {}.", error.message());
+                (status, code, message)
+            }
         }
     }
 }
@@ -155,7 +169,7 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"credbridge\""),
                 );
             }
-            ApiError::Timeout(_) | ApiError::Backend(_)
+            ApiError::Timeout(_) | ApiError::Backend(_) | ApiError::BackendCheck(_)
                 if status == StatusCode::SERVICE_UNAVAILABLE =>
             {
                 response
@@ -187,6 +201,23 @@ mod tests {
             let (actual, _, message) = error.parts();
             assert_eq!(actual.as_u16(), status, "{kind}");
             assert!(!message.contains("/secret/path"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_failed_backend_check_is_never_404() {
+        for (kind, status) in [
+            (ErrorKind::NotFound, 502),
+            (ErrorKind::Unavailable, 503),
+            (ErrorKind::PermissionDenied, 502),
+            (ErrorKind::Unexpected, 502),
+        ] {
+            let error = BackendError::new(kind, "Vault is sealed").with_context("path", "/x/y");
+            let (actual, code, message) = ApiError::BackendCheck(error).parts();
+            assert_eq!(actual.as_u16(), status, "{kind}");
+            assert_ne!(code, "not_found");
+            assert!(message.contains("Vault is sealed"), "{message}");
+            assert!(!message.contains("/x/y"), "{message}");
         }
     }
 

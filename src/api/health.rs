@@ -44,7 +44,8 @@ pub async fn readyz(
                 StatusCode::SERVICE_UNAVAILABLE,
                 Json(NotReady {
                     error: "not_ready",
-                    message: format!("The {backend} backend is not ready: {}.", error.kind()),
+                    // The backend's own sentence: what is wrong, never a secret or a path.
+                    message: format!("The {backend} backend is not ready: {}.", error.message()),
                     backend,
                 }),
             ))

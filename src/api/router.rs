@@ -89,7 +89,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                     TraceLayer::new_for_http()
                         .make_span_with(request_span)
                         .on_request(())
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
+                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        // Every 5xx is an `ApiError`, logged once where it is made, with
+                        // its cause; a second ERROR line per failure would say less.
+                        .on_failure(()),
                 )
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID))
                 // Credentials must not linger in caches between credbridge and Skyvern.

@@ -77,7 +77,10 @@ pub(super) async fn connect(settings: &Settings, timeout: Duration) -> Connected
             ))
         }
     };
-    let (check, unreachable) = match tokio::time::timeout(timeout, backend.check()).await {
+    // A backend may still be connecting right after it is built (Vault logs in in the
+    // background): it gets `timeout` to get there.
+    let ready = crate::migrate::until_ready(backend.as_ref(), timeout);
+    let (check, unreachable) = match tokio::time::timeout(timeout * 2, ready).await {
         Ok(Ok(())) if !backend.info().capabilities.persistent => (
             Check::warn(
                 NAME,

@@ -75,11 +75,12 @@ pub async fn diagnose(file: Option<&Path>, options: &Options) -> Report {
         None => report.push(Check::skip("probe", "no connection to the backend")),
     }
     match &connected.backend {
-        Some(backend) => report.push(backend::login(
+        Some(backend) if !connected.unreachable => report.push(backend::login(
             backend.as_ref(),
             &settings,
             options.login_warn_within,
         )),
+        Some(_) => report.push(Check::skip("login", "the backend is unreachable")),
         None => report.push(Check::skip("login", "no connection to the backend")),
     }
     report.push(tls::check(&settings, options.cert_warn_within));

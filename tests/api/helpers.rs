@@ -219,3 +219,11 @@ pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value
     );
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
+
+/// `GET /readyz`: the status and the JSON body.
+pub async fn readyz(app: &TestApp) -> (StatusCode, Value) {
+    let url = format!("http://{}/readyz", app.address);
+    let response = app.client.get(url).send().await.unwrap();
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}

@@ -15,7 +15,7 @@ use credbridge_adapters::{
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{assert_error, password, secret, TestApp};
+use crate::helpers::{assert_error, password, readyz, secret, TestApp};
 
 /// A memory backend that can be told to fail, to stall, or to claim persistence.
 #[derive(Default)]
@@ -192,6 +192,23 @@ async fn readiness_and_connection_test_fail_when_the_backend_check_fails() {
         StatusCode::OK,
         "liveness does not depend on the backend"
     );
+}
+
+#[tokio::test]
+async fn a_backend_check_failing_with_not_found_is_never_a_404() {
+    // A backend's 404 during its check means an endpoint or namespace is missing, not a
+    // credential: the connection test must not read as "no credential with this id".
+    let app = TestApp::spawn(failing(ErrorKind::NotFound)).await;
+    let message = assert_error(
+        app.connection_test().await,
+        StatusCode::BAD_GATEWAY,
+        "backend_error",
+    )
+    .await;
+    assert!(message.contains("not ready"), "{message}");
+    let (status, body) = readyz(&app).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "not_ready");
 }
 
 #[tokio::test]

@@ -8,14 +8,13 @@ use std::time::{Duration, SystemTime};
 
 use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
-use credbridge_adapters::testkit::vault_double::{
-    test_mount, unique_prefix, vault_target, Policy, TokenSpec,
-};
+use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::{Backend, Scope, SecretText};
 use serde_json::{json, Value};
 
 use crate::support::{
-    aws, aws_at, closed_port, credbridge, run_async, vault, vault_toml, ConfigFile, Ran, TOKEN,
+    aws, aws_at, closed_port, credbridge, run_async, test_mount, vault, ConfigFile, Ran, Vault,
+    TOKEN,
 };
 
 /// `--config FILE doctor --json ARGS...`.
@@ -147,8 +146,9 @@ async fn aws_on_moto_passes_with_the_clock_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_vault_fails_the_backend_check_with_what_to_do() {
-    let toml = vault_toml(2, &unique_prefix(), None).replace(
-        &vault_target().address,
+    let vault = vault(2).await;
+    let toml = vault.toml.replace(
+        &vault.vault.address,
         &format!("http://127.0.0.1:{}", closed_port()),
     );
     let ran = doctor(&with_token(&toml), &[]).await;
@@ -163,56 +163,23 @@ async fn an_unreachable_vault_fails_the_backend_check_with_what_to_do() {
     assert_status(&report, "login", "skip");
 }
 
-/// A token on the testkit's Vault target allowed `rules` (Vault ACL paths and their
-/// capabilities), expiring after `ttl` (when given).
-async fn vault_token(rules: &[(String, &[&str])], ttl: Option<Duration>) -> String {
-    let target = vault_target();
-    if let Some(double) = target.double {
-        let policy = rules
-            .iter()
-            .fold(Policy::none(), |policy, (path, capabilities)| {
-                policy.allow(path, capabilities)
-            });
-        return double.create_token(match ttl {
-            Some(ttl) => TokenSpec::new(policy, ttl),
-            None => TokenSpec::unlimited(policy),
-        });
-    }
-    let name = format!("credbridge-test-{}", unique_prefix().replace('/', "-"));
-    let hcl: String = rules
+/// A token on the shared test Vault allowed `rules` (Vault ACL paths and their
+/// capabilities, in a policy of its own), expiring after `ttl` when given.
+async fn vault_token(vault: &Vault, rules: &[(String, &[&str])], ttl: Option<Duration>) -> String {
+    let name = format!("credbridge-test-{}", random_hex(8));
+    let policy: String = rules
         .iter()
         .map(|(path, capabilities)| {
             format!("path \"{path}\" {{ capabilities = {capabilities:?} }}\n")
         })
         .collect();
-    let client = reqwest::Client::new();
-    let address = target.address.trim_end_matches('/');
-    let answer = client
-        .put(format!("{address}/v1/sys/policies/acl/{name}"))
-        .header("X-Vault-Token", &target.root_token)
-        .json(&json!({ "policy": hcl }))
-        .send()
-        .await
-        .unwrap();
-    assert!(answer.status().is_success(), "policy: {}", answer.status());
-    let mut request = json!({ "policies": [name] });
-    if let Some(ttl) = ttl {
-        request["ttl"] = json!(format!("{}s", ttl.as_secs()));
-    }
-    let created: Value = client
-        .post(format!("{address}/v1/auth/token/create"))
-        .header("X-Vault-Token", &target.root_token)
-        .json(&request)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    created["auth"]["client_token"]
-        .as_str()
-        .expect("a token")
-        .to_owned()
+    let admin = vault.vault.admin();
+    admin.write_policy(&name, &policy).await;
+    let settings = match ttl {
+        Some(ttl) => json!({ "ttl": format!("{}s", ttl.as_secs()) }),
+        None => json!({}),
+    };
+    admin.create_token(&[&name], settings).await
 }
 
 /// KV v2 rules on `prefix`: `data` (create, read, update) and `metadata` (delete, list),
@@ -233,15 +200,12 @@ fn kv2_rules(
 async fn a_vault_token_whose_policy_lacks_create_fails_as_permission_denied() {
     let vault = vault(2).await;
     let token = vault_token(
+        &vault,
         &kv2_rules(&vault.prefix, &["read", "update"], &["delete", "list"]),
         None,
     )
     .await;
-    let ran = doctor(
-        &with_token(&vault_toml(2, &vault.prefix, Some(&token))),
-        &[],
-    )
-    .await;
+    let ran = doctor(&with_token(&vault.toml_with_token(&token)), &[]).await;
     assert!(!ran.success());
     let report = ran.json();
     assert_status(&report, "backend", "fail");
@@ -265,15 +229,12 @@ async fn a_vault_token_whose_policy_lacks_create_fails_as_permission_denied() {
 async fn a_probe_that_cannot_be_deleted_fails_and_says_it_may_be_left() {
     let vault = vault(2).await;
     let token = vault_token(
+        &vault,
         &kv2_rules(&vault.prefix, &["create", "read", "update"], &["list"]),
         None,
     )
     .await;
-    let ran = doctor(
-        &with_token(&vault_toml(2, &vault.prefix, Some(&token))),
-        &[],
-    )
-    .await;
+    let ran = doctor(&with_token(&vault.toml_with_token(&token)), &[]).await;
     assert!(!ran.success());
     let report = ran.json();
     assert_status(&report, "backend", "ok");
@@ -298,6 +259,7 @@ async fn a_probe_that_cannot_be_deleted_fails_and_says_it_may_be_left() {
 async fn a_static_vault_token_expiring_soon_is_a_warning() {
     let vault = vault(2).await;
     let token = vault_token(
+        &vault,
         &kv2_rules(
             &vault.prefix,
             &["create", "read", "update"],
@@ -306,11 +268,7 @@ async fn a_static_vault_token_expiring_soon_is_a_warning() {
         Some(Duration::from_secs(3600)),
     )
     .await;
-    let ran = doctor(
-        &with_token(&vault_toml(2, &vault.prefix, Some(&token))),
-        &[],
-    )
-    .await;
+    let ran = doctor(&with_token(&vault.toml_with_token(&token)), &[]).await;
     assert!(ran.success(), "{}", ran.stdout);
     let report = ran.json();
     assert_status(&report, "probe", "ok");
@@ -319,7 +277,7 @@ async fn a_static_vault_token_expiring_soon_is_a_warning() {
     assert!(login.contains("the Vault token expires in"), "{login}");
     // Below the threshold given, it is fine.
     let ran = doctor(
-        &with_token(&vault_toml(2, &vault.prefix, Some(&token))),
+        &with_token(&vault.toml_with_token(&token)),
         &["--login-warn-within", "10m"],
     )
     .await;

@@ -1,7 +1,8 @@
 //! The operator's tools as an operator runs them: `migrate` between every pair of backends
 //! the test command starts, `doctor` against each backend and with each kind of failure,
-//! and `healthcheck`. Vault is the testkit's target (the real Vault named by
-//! `CREDBRIDGE_TEST_VAULT_ADDR` when set); AWS is the moto `tests/run` starts.
+//! `healthcheck`, and the configurations of the Kubernetes manifests. Vault is the shared
+//! test Vault (the OpenBao `tests/run` starts, or the Vault `CREDBRIDGE_TEST_VAULT_ADDR`
+//! names); AWS is the moto `tests/run` starts.
 
 mod doctor;
 mod healthcheck;

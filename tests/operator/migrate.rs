@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use credbridge::migrate::{self, ItemReport, MigrateError, Outcome, Plan, Progress, Summary};
 use credbridge_adapters::testkit::unique_scope;
-use credbridge_adapters::testkit::vault_double::vault_backend;
+use credbridge_adapters::testkit::vault::{kv1_root, kv2_root};
 use credbridge_adapters::{Backend, Scope};
 
 use crate::support::{
@@ -57,17 +57,17 @@ async fn assert_migrates(source: Arc<dyn Backend>, target: Arc<dyn Backend>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_to_aws_keeps_every_id_and_document() {
-    assert_migrates(vault_backend(2).await, aws().backend().await).await;
+    assert_migrates(kv2_root().await, aws().backend().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn aws_to_vault_keeps_every_id_and_document() {
-    assert_migrates(aws().backend().await, vault_backend(2).await).await;
+    assert_migrates(aws().backend().await, kv2_root().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_kv1_to_vault_kv2_keeps_every_id_and_document() {
-    assert_migrates(vault_backend(1).await, vault_backend(2).await).await;
+    assert_migrates(kv1_root().await, kv2_root().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -97,7 +97,7 @@ impl Progress for StopAfter {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interrupted_run_resumes_skipping_what_it_copied() {
-    let (source, target) = (vault_backend(2).await, aws().backend().await);
+    let (source, target) = (kv2_root().await, aws().backend().await);
     let scope = unique_scope();
     let stored = seed(source.as_ref(), &scope, 40).await;
     let plan = Plan {

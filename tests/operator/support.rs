@@ -8,10 +8,7 @@ use std::time::Duration;
 
 use credbridge_adapters::aws::{AwsConfig, AwsSecretsManagerBackend};
 use credbridge_adapters::testkit::document;
-use credbridge_adapters::testkit::vault_double::{
-    test_mount, unique_prefix, vault_backend, vault_config, vault_target,
-};
-use credbridge_adapters::vault::VaultBackend;
+use credbridge_adapters::testkit::vault::{connected, unique_prefix, vault_config, TestVault};
 use credbridge_adapters::{Backend, CredentialId, Document, Key, Scope};
 use serde_json::json;
 
@@ -98,16 +95,6 @@ pub fn tokens_for(scopes: &[&Scope]) -> String {
         .collect()
 }
 
-/// moto's endpoint, which `tests/run` starts and exports.
-pub fn moto_endpoint() -> String {
-    std::env::var("CREDBRIDGE_TEST_AWS_ENDPOINT").unwrap_or_else(|_| {
-        panic!(
-            "CREDBRIDGE_TEST_AWS_ENDPOINT is not set: run tests/run, which starts moto (the AWS \
-             Secrets Manager emulator) and sets it"
-        )
-    })
-}
-
 /// An AWS backend on moto under a name prefix of its own, and the `[backend]` table that
 /// describes the same.
 pub struct Aws {
@@ -116,7 +103,7 @@ pub struct Aws {
 }
 
 pub fn aws() -> Aws {
-    aws_with(&moto_endpoint(), "")
+    aws_with(&credbridge_adapters::testkit::moto::endpoint(), "")
 }
 
 /// Like [`aws`], at any endpoint, with short timeouts and one attempt, so a test aimed at
@@ -161,22 +148,32 @@ impl Aws {
     }
 }
 
-/// A Vault backend on the testkit's target, on the KV `kv_version` mount under a prefix of
-/// its own, and the `[backend]` table that describes the same.
+/// The KV mount the shared test Vault has for `kv_version`: `secret` (v2) or `kv` (v1).
+pub fn test_mount(kv_version: u8) -> &'static str {
+    if kv_version == 1 {
+        "kv"
+    } else {
+        "secret"
+    }
+}
+
+/// A Vault backend on the shared test Vault (the OpenBao `tests/run` starts), on the KV
+/// `kv_version` mount under a prefix of its own, and the `[backend]` table that describes
+/// the same.
 pub struct Vault {
+    pub vault: TestVault,
     pub kv_version: u8,
     pub prefix: String,
     pub toml: String,
 }
 
 pub async fn vault(kv_version: u8) -> Vault {
-    // Connecting once makes sure the mount exists (the testkit enables KV v1 on a real
-    // Vault).
-    let _ = vault_backend(kv_version).await;
+    let vault = TestVault::prepared().await;
     let prefix = unique_prefix();
     Vault {
+        toml: vault_toml(&vault, kv_version, &prefix, None),
+        vault,
         kv_version,
-        toml: vault_toml(kv_version, &prefix, None),
         prefix,
     }
 }
@@ -184,26 +181,29 @@ pub async fn vault(kv_version: u8) -> Vault {
 impl Vault {
     /// A backend on the same mount and prefix, with the root token.
     pub async fn backend(&self) -> Arc<dyn Backend> {
-        let target = vault_target();
         let config = vault_config(
-            &target.address,
-            &target.root_token,
+            &self.vault.address,
+            &self.vault.root_token,
             test_mount(self.kv_version),
             &self.prefix,
         );
-        Arc::new(VaultBackend::connect(&config).await.unwrap())
+        Arc::new(connected(&config).await)
+    }
+
+    /// The `[backend]` table for the same mount and prefix with another token.
+    pub fn toml_with_token(&self, token: &str) -> String {
+        vault_toml(&self.vault, self.kv_version, &self.prefix, Some(token))
     }
 }
 
-/// The `[backend]` table for the testkit's Vault target, on the KV `kv_version` mount under
-/// `prefix`, with `token` (the root token when `None`).
-pub fn vault_toml(kv_version: u8, prefix: &str, token: Option<&str>) -> String {
-    let target = vault_target();
-    let token = token.unwrap_or(&target.root_token);
+/// The `[backend]` table for `vault`, on the KV `kv_version` mount under `prefix`, with
+/// `token` (the root token when `None`).
+pub fn vault_toml(vault: &TestVault, kv_version: u8, prefix: &str, token: Option<&str>) -> String {
+    let token = token.unwrap_or(&vault.root_token);
     format!(
         "[backend]\nkind = \"vault\"\naddress = \"{}\"\nmount = \"{}\"\npath_prefix = \"{prefix}\"\n\
          kv_version = {kv_version}\n[backend.auth]\nmethod = \"token\"\ntoken = \"{token}\"\n",
-        target.address,
+        vault.address,
         test_mount(kv_version),
     )
 }

@@ -9,27 +9,19 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustify::clients::reqwest::Client as HttpClient;
 use rustify::endpoint::Endpoint;
 use rustify::enums::{RequestMethod, RequestType, ResponseType};
+use rustify::errors::ClientError as HttpError;
 use serde::Deserialize;
 use vaultrs::api::EndpointMiddleware;
 use vaultrs::client::{Client, VaultClientSettings, VaultClientSettingsBuilder};
 use vaultrs::error::ClientError;
 
+use super::error::{classify, health, Request};
+use super::plan::Plan;
 use crate::{Error, Result};
-
-/// Where Vault is and how to reach it: the resolved, validated form of the configuration.
-pub(crate) struct Target<'a> {
-    pub address: &'a str,
-    pub namespace: Option<&'a str>,
-    pub ca_cert: Option<&'a Path>,
-    pub client_cert: Option<(&'a Path, &'a Path)>,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-}
 
 /// The shared HTTP client: one connection pool for every request and for the login.
 pub(crate) struct Http {
@@ -40,27 +32,18 @@ pub(crate) struct Http {
 
 impl Http {
     /// Builds the client. Start-up only: reads the TLS files.
-    pub fn new(target: &Target<'_>) -> Result<Self> {
-        let url = reqwest::Url::parse(target.address).map_err(|_| {
-            Error::invalid_config("`address` is not a URL").with_context("address", target.address)
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(
-                Error::invalid_config("`address` must be an http:// or https:// URL")
-                    .with_context("address", target.address),
-            );
-        }
+    pub fn new(plan: &Plan) -> Result<Self> {
         let mut builder = reqwest::Client::builder()
             .tls_backend_rustls()
-            .connect_timeout(target.connect_timeout)
-            .timeout(target.request_timeout)
+            .connect_timeout(plan.connect_timeout)
+            .timeout(plan.request_timeout)
             // Vault is addressed directly; a system proxy would be a surprise here.
             .no_proxy();
-        if url.scheme() == "http" {
+        if plan.address.scheme() == "http" {
             // No TLS will be used; skipping the platform's trust store keeps start-up from
             // failing on machines that have none (reqwest issue 2988, as vaultrs does).
             builder = builder.tls_certs_only(Vec::new());
-        } else if let Some(path) = target.ca_cert {
+        } else if let Some(path) = &plan.ca_cert {
             let pem = read_file(path, "tls.ca_cert")?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
                 Error::invalid_config("`tls.ca_cert` is not a PEM certificate bundle")
@@ -69,7 +52,7 @@ impl Http {
             })?;
             builder = builder.tls_certs_only(certs);
         }
-        if let Some((cert, key)) = target.client_cert {
+        if let Some((cert, key)) = &plan.client_cert {
             let mut pem = read_file(cert, "tls.client_cert")?;
             pem.push(b'\n');
             pem.extend(read_file(key, "tls.client_key")?);
@@ -82,24 +65,25 @@ impl Http {
         let http = builder.build().map_err(|error| {
             Error::invalid_config("cannot build the HTTP client for Vault").with_source(error)
         })?;
+        let address = plan.address.as_str();
         // Every field is set explicitly: vaultrs's defaults read VAULT_* variables, and
         // credbridge has already applied them, with its own configuration winning.
         let settings = VaultClientSettingsBuilder::default()
-            .address(url.as_str())
+            .address(address)
             .token("")
             .ca_certs(Vec::new())
             .identity(None)
             .verify(true)
-            .timeout(Some(target.request_timeout))
-            .namespace(target.namespace.map(str::to_owned))
+            .timeout(Some(plan.request_timeout))
+            .namespace(plan.namespace.clone())
             .build()
             .map_err(|error| {
                 Error::invalid_config("invalid Vault client settings").with_source(error)
             })?;
         Ok(Self {
-            client: HttpClient::new(url.as_str().trim_end_matches('/'), http),
+            client: HttpClient::new(address.trim_end_matches('/'), http),
             settings,
-            namespace: target.namespace.map(str::to_owned),
+            namespace: plan.namespace.clone(),
         })
     }
 
@@ -113,6 +97,28 @@ impl Http {
                 wrap: None,
                 namespace: self.namespace.clone(),
             },
+        }
+    }
+
+    /// Whether this Vault node can serve requests now, from `sys/health`'s status code
+    /// alone: its body differs between Vault editions and forks (OpenBao has no
+    /// `performance_standby`), the codes do not. Sent without a namespace, which Vault
+    /// refuses on this endpoint, and without a token, which it does not need.
+    pub async fn health(&self) -> Result<()> {
+        let root = EndpointMiddleware {
+            token: String::new(),
+            version: "v1".to_owned(),
+            wrap: None,
+            namespace: None,
+        };
+        match ReadHealth.with_middleware(&root).exec(&self.client).await {
+            Ok(_) => Ok(()),
+            Err(HttpError::ServerResponseError { code, .. }) => health(code),
+            Err(error) => Err(classify(
+                ClientError::RestClientError { source: error },
+                Request::Other,
+                "check Vault's health",
+            )),
         }
     }
 }
@@ -148,6 +154,23 @@ impl Client for Conn {
 
     fn set_token(&mut self, token: &str) {
         self.middle.token = token.to_owned();
+    }
+}
+
+/// `GET /v1/sys/health`, whose answer is read by [`Http::health`].
+struct ReadHealth;
+
+impl Endpoint for ReadHealth {
+    type Response = ();
+    const REQUEST_BODY_TYPE: RequestType = RequestType::JSON;
+    const RESPONSE_BODY_TYPE: ResponseType = ResponseType::JSON;
+
+    fn path(&self) -> String {
+        "sys/health".to_owned()
+    }
+
+    fn method(&self) -> RequestMethod {
+        RequestMethod::GET
     }
 }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::SecretText;
 
-/// `[backend] kind = "vault"`: HashiCorp Vault's KV engine, version 1 or 2.
+/// `[backend] kind = "vault"`: the KV engine, version 1 or 2, of HashiCorp Vault or OpenBao.
 ///
 /// Every key has an environment form, `CREDBRIDGE_BACKEND__<KEY>` (nested tables with
 /// `__`, e.g. `CREDBRIDGE_BACKEND__AUTH__METHOD`). `address`, the static token,
@@ -29,7 +29,7 @@ pub struct VaultConfig {
     pub path_prefix: String,
     /// `auto` asks Vault once at start-up which version the mount is; `1` or `2` force it.
     pub kv_version: KvVersion,
-    /// Vault Enterprise namespace; default `VAULT_NAMESPACE`.
+    /// A namespace (Vault Enterprise, OpenBao); default `VAULT_NAMESPACE`.
     pub namespace: Option<String>,
     pub auth: VaultAuth,
     pub tls: VaultTls,

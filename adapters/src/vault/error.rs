@@ -9,10 +9,13 @@
 //! |--------------------------------------------------|-------------------|
 //! | 404                                              | `NotFound`        |
 //! | 403                                              | `PermissionDenied`|
-//! | 503 (sealed, standby), 429 (rate limited)        | `Unavailable`     |
+//! | 400 to a login (wrong role or secret id)         | `PermissionDenied`|
+//! | 503 (sealed, no active node), 429 (rate limited) | `Unavailable`     |
 //! | no answer: connection refused, reset, timeout    | `Unavailable`     |
 //! | 400 to a check-and-set write                     | `AlreadyExists`   |
 //! | anything else (other 4xx/5xx, undecodable body)  | `Unexpected`      |
+//!
+//! `sys/health` answers with a status code per node state; [`health`] is its table.
 
 use rustify::errors::ClientError as HttpError;
 use vaultrs::error::ClientError;
@@ -24,6 +27,8 @@ use crate::{Error, ErrorKind};
 pub(crate) enum Request {
     /// A KV v2 write with `cas=0`: Vault answers 400 when the key already exists.
     CheckAndSet,
+    /// A login: Vault answers credentials it does not accept with 400 (AppRole) or 403.
+    Login,
     Other,
 }
 
@@ -45,7 +50,7 @@ pub(crate) fn kind(error: &ClientError, request: Request) -> ErrorKind {
     if let Some(code) = status(error) {
         return match (code, request) {
             (404, _) => ErrorKind::NotFound,
-            (403, _) => ErrorKind::PermissionDenied,
+            (403, _) | (400, Request::Login) => ErrorKind::PermissionDenied,
             (503 | 429, _) => ErrorKind::Unavailable,
             (400, Request::CheckAndSet) => ErrorKind::AlreadyExists,
             _ => ErrorKind::Unexpected,
@@ -63,20 +68,68 @@ pub(crate) fn kind(error: &ClientError, request: Request) -> ErrorKind {
 /// Turns a Vault error into credbridge's, saying what was being done (`action`).
 pub(crate) fn classify(error: ClientError, request: Request, action: &'static str) -> Error {
     let kind = kind(&error, request);
-    let message = match kind {
-        ErrorKind::NotFound => "Vault has no secret at this path",
-        ErrorKind::AlreadyExists => "a secret already exists at this path",
-        ErrorKind::PermissionDenied => "Vault denied permission",
-        ErrorKind::Unavailable => "Vault is unavailable",
+    let code = status(&error);
+    let message = match (kind, request, code) {
+        (ErrorKind::NotFound, _, _) => "Vault has no secret at this path",
+        (ErrorKind::AlreadyExists, _, _) => "a secret already exists at this path",
+        (ErrorKind::PermissionDenied, Request::Login, _) => "Vault refused the login",
+        (ErrorKind::PermissionDenied, _, _) => "Vault denied permission",
+        (ErrorKind::Unavailable, _, None) => "cannot reach Vault",
+        (ErrorKind::Unavailable, _, Some(429)) => "Vault is rate limiting requests",
+        (ErrorKind::Unavailable, _, _) => "Vault is sealed or has no active node",
         _ => "Vault answered unexpectedly",
     };
     let mut classified = Error::new(kind, message).with_context("action", action);
-    if let Some(code) = status(&error) {
+    if let Some(code) = code {
         classified = classified.with_context("status", code);
+    }
+    // A request that got no answer: its root cause (refused, timed out, TLS) is what an
+    // operator needs, and holds nothing Vault sent.
+    if let ClientError::RestClientError {
+        source: HttpError::RequestError { source, .. },
+    } = &error
+    {
+        if let Some(cause) = source.chain().last() {
+            classified = classified.with_context("cause", cause);
+        }
     }
     // vaultrs's `Display` names the failure without the body (and without Vault's error
     // strings), so the source keeps the chain without leaking what Vault sent.
     classified.with_source(error)
+}
+
+/// What `sys/health`'s status code says about serving requests now: `Ok` when this node
+/// can serve them, else why not. Codes as Vault documents them (api-docs/system/health);
+/// a node answers them without a token and whatever its Enterprise features.
+pub(crate) fn health(code: u16) -> Result<(), Error> {
+    let (kind, message) = match code {
+        // Active; or a standby, which forwards requests to the active node; or a
+        // performance standby, which serves reads itself and forwards writes.
+        200..=299 | 429 | 473 => return Ok(()),
+        // A disaster-recovery secondary replicates but refuses client requests until it
+        // is promoted, so forwarding does not help: not ready.
+        472 => (
+            ErrorKind::Unavailable,
+            "Vault is a disaster-recovery secondary, which serves no requests",
+        ),
+        474 => (
+            ErrorKind::Unavailable,
+            "Vault is a standby that cannot reach its active node",
+        ),
+        501 => (ErrorKind::Unavailable, "Vault is not initialized"),
+        503 => (ErrorKind::Unavailable, "Vault is sealed"),
+        530 => (
+            ErrorKind::Unavailable,
+            "this Vault node was removed from its cluster",
+        ),
+        _ => (
+            ErrorKind::Unexpected,
+            "Vault's health endpoint answered unexpectedly",
+        ),
+    };
+    Err(Error::new(kind, message)
+        .with_context("action", "check Vault's health")
+        .with_context("status", code))
 }
 
 #[cfg(test)]
@@ -146,6 +199,70 @@ mod tests {
             },
         };
         assert_eq!(kind(&body_lost, Request::Other), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn row_400_to_a_login_is_permission_denied() {
+        assert_eq!(kind(&api(400), Request::Login), ErrorKind::PermissionDenied);
+        let error = classify(api(400), Request::Login, "log in with AppRole");
+        assert_eq!(error.message(), "Vault refused the login");
+    }
+
+    #[test]
+    fn no_answer_names_its_root_cause() {
+        let refused = ClientError::RestClientError {
+            source: HttpError::RequestError {
+                source: anyhow_error().context("error sending request"),
+                url: "http://127.0.0.1:1/v1/sys/health".to_owned(),
+                method: "GET".to_owned(),
+            },
+        };
+        let error = classify(refused, Request::Other, "check Vault's health");
+        assert!(
+            error.to_string().contains("cause: connection refused"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn unavailable_says_whether_vault_answered() {
+        assert_eq!(
+            classify(transport(), Request::Other, "read").message(),
+            "cannot reach Vault"
+        );
+        assert_eq!(
+            classify(api(503), Request::Other, "read").message(),
+            "Vault is sealed or has no active node"
+        );
+    }
+
+    #[test]
+    fn health_active_standby_and_performance_standby_are_ready() {
+        for code in [200, 429, 473] {
+            assert!(health(code).is_ok(), "{code}");
+        }
+    }
+
+    #[test]
+    fn health_sealed_uninitialized_dr_secondary_and_removed_are_unavailable() {
+        for (code, said) in [
+            (503, "sealed"),
+            (501, "not initialized"),
+            (472, "disaster-recovery"),
+            (474, "cannot reach its active node"),
+            (530, "removed"),
+        ] {
+            let error = health(code).unwrap_err();
+            assert_eq!(error.kind(), ErrorKind::Unavailable, "{code}");
+            assert!(error.message().contains(said), "{code}: {error}");
+        }
+    }
+
+    #[test]
+    fn health_anything_else_is_unexpected() {
+        for code in [400, 404, 500] {
+            assert_eq!(health(code).unwrap_err().kind(), ErrorKind::Unexpected);
+        }
     }
 
     #[test]

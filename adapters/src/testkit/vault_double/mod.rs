@@ -1,21 +1,21 @@
-//! A HashiCorp Vault protocol double: Vault's HTTP API for what credbridge uses, in-process,
-//! and controls to make it fail (refuse connections, answer slowly, seal, expire tokens).
+//! A Vault protocol double, in-process, for what a real Vault cannot be made to do on
+//! demand in a test: refuse connections and come back, answer slowly, end a token before
+//! its TTL, and log in with Kubernetes (which needs a Kubernetes API to review the
+//! service-account token). Everything else is tested against OpenBao, a real Vault-API
+//! server (see `testkit::vault`).
 //!
-//! No Vault server can be installed on the project's machines (see TESTING.md), so the
-//! Vault backend is tested against this double, kept honest by its own tests, each of
-//! which cites the documented behaviour it reproduces; the same suites run against a real
-//! Vault when `CREDBRIDGE_TEST_VAULT_ADDR` and `CREDBRIDGE_TEST_VAULT_TOKEN` are set.
+//! It serves what credbridge calls in those tests, as Vault documents it (each handler
+//! names the endpoint; `tests.rs` checks the double against the documentation): KV v2 at
+//! `secret/`, token lookup and renewal, Kubernetes login, `sys/health` and
+//! `sys/capabilities-self`. Every token may do everything; policies are OpenBao's to test.
 
-#[cfg(feature = "vault")]
-mod harness;
-mod server;
+mod double;
+mod http;
+mod kv;
 mod state;
-#[cfg(all(test, feature = "vault"))]
+mod sys;
+#[cfg(test)]
 mod tests;
+mod tokens;
 
-#[cfg(feature = "vault")]
-pub use harness::{
-    test_mount, unique_prefix, vault_backend, vault_config, vault_target, VaultTarget,
-};
-pub use server::VaultDouble;
-pub use state::{Policy, TokenSpec};
+pub use double::VaultDouble;

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use serde_json::{json, Value};
+use tokio::time::Instant;
 
-use super::{Policy, TokenSpec, VaultDouble};
+use super::VaultDouble;
 
 struct Api {
     double: VaultDouble,
@@ -44,6 +45,15 @@ impl Api {
     async fn root(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let root = self.double.root_token();
         self.call(method, path, Some(&root), body).await
+    }
+
+    async fn kubernetes_login(&self, role: &str, jwt: &str) -> String {
+        let body = json!({"role": role, "jwt": jwt});
+        let (status, login) = self
+            .call("POST", "auth/kubernetes/login", None, Some(body))
+            .await;
+        assert_eq!(status, 200, "{login}");
+        login["auth"]["client_token"].as_str().unwrap().to_owned()
     }
 }
 
@@ -99,32 +109,13 @@ async fn kv2_read_returns_data_and_metadata_and_404_when_missing() {
     assert_eq!((status, missing), (404, json!({"errors": []})));
 }
 
-/// kv-v2 "Delete latest version of secret" (204) makes a read 404, with the version's
-/// metadata (its `deletion_time` set) and `data: null` in the body; the key still lists.
-#[tokio::test]
-async fn kv2_soft_delete_makes_reads_404_with_metadata() {
-    let api = Api::start().await;
-    api.root("POST", "secret/data/p/x", Some(json!({"data": {"k": "v"}})))
-        .await;
-    assert_eq!(api.root("DELETE", "secret/data/p/x", None).await.0, 204);
-    let (status, body) = api.root("GET", "secret/data/p/x", None).await;
-    assert_eq!(status, 404);
-    assert_eq!(body["data"]["data"], Value::Null);
-    assert_ne!(body["data"]["metadata"]["deletion_time"], "");
-    assert!(body.get("errors").is_none());
-    let (status, listed) = api.root("LIST", "secret/metadata/p", None).await;
-    assert_eq!(
-        (status, listed["data"]["keys"].clone()),
-        (200, json!(["x"]))
-    );
-}
-
 /// kv-v2 "Delete metadata and all versions" (204, also for a missing key) removes the key:
-/// reads 404 with no metadata, and an empty folder LISTs as 404.
+/// it reads 404 again and can be created anew with `cas = 0`.
 #[tokio::test]
-async fn kv2_delete_metadata_removes_every_version() {
+async fn kv2_delete_metadata_removes_the_secret() {
     let api = Api::start().await;
-    api.root("POST", "secret/data/p/x", Some(json!({"data": {"k": "v"}})))
+    let create = json!({"options": {"cas": 0}, "data": {"k": "v"}});
+    api.root("POST", "secret/data/p/x", Some(create.clone()))
         .await;
     assert_eq!(api.root("DELETE", "secret/metadata/p/x", None).await.0, 204);
     assert_eq!(api.root("DELETE", "secret/metadata/p/x", None).await.0, 204);
@@ -132,116 +123,76 @@ async fn kv2_delete_metadata_removes_every_version() {
         api.root("GET", "secret/data/p/x", None).await,
         (404, json!({"errors": []}))
     );
-    assert_eq!(api.root("LIST", "secret/metadata/p", None).await.0, 404);
-    assert_eq!(api.root("GET", "secret/metadata/p/x", None).await.0, 404);
+    assert_eq!(
+        api.root("POST", "secret/data/p/x", Some(create)).await.0,
+        200
+    );
 }
 
-/// kv-v1: POST writes the body as the secret (204), GET reads it back under `data`,
-/// LIST names children with folders ending in `/`, DELETE is 204.
+/// A request without a token, with an unknown one, or with one that has ended, is 403
+/// "permission denied".
 #[tokio::test]
-async fn kv1_write_read_list_delete() {
+async fn missing_unknown_and_ended_tokens_are_403() {
     let api = Api::start().await;
+    api.double
+        .add_kubernetes_role("kubernetes", "app", "jwt-1", Duration::from_secs(60));
+    let token = api.kubernetes_login("app", "jwt-1").await;
+    let denied = (403, json!({"errors": ["permission denied"]}));
+    assert_eq!(api.call("GET", "secret/data/x", None, None).await, denied);
+    let unknown = Some("hvs.unknown");
     assert_eq!(
-        api.root("POST", "kv/p/a/x", Some(json!({"k": "v"})))
-            .await
-            .0,
-        204
+        api.call("GET", "secret/data/x", unknown, None).await,
+        denied
     );
-    api.root("POST", "kv/p/y", Some(json!({"k": "w"}))).await;
-    let (status, read) = api.root("GET", "kv/p/a/x", None).await;
-    assert_eq!((status, read["data"].clone()), (200, json!({"k": "v"})));
-    assert_envelope(&read);
-    let (_, listed) = api.root("GET", "kv/p?list=true", None).await;
-    assert_eq!(listed["data"]["keys"], json!(["a/", "y"]));
-    assert_eq!(api.root("DELETE", "kv/p/a/x", None).await.0, 204);
-    assert_eq!(api.root("GET", "kv/p/a/x", None).await.0, 404);
+    // Alive, the token reads (nothing there: 404); ended, it is refused.
+    assert_eq!(
+        api.call("GET", "secret/data/x", Some(&token), None).await.0,
+        404
+    );
+    api.double.expire_logins("kubernetes");
+    assert_eq!(
+        api.call("GET", "secret/data/x", Some(&token), None).await,
+        denied
+    );
 }
 
-/// Vault answers a request without a valid token, or outside the token's policy, with 403
-/// `{"errors": ["permission denied"]}`.
+/// auth/kubernetes "Login": a token in `auth` for the role's JWT; another JWT is 403, an
+/// unknown role 400.
 #[tokio::test]
-async fn tokens_and_policies_are_enforced_with_403() {
+async fn kubernetes_login_issues_a_token_for_the_roles_jwt_only() {
     let api = Api::start().await;
-    let token = api
-        .double
-        .create_token(TokenSpec::unlimited(Policy::credbridge(
-            "secret", 2, "mine",
-        )));
-    let write = json!({"data": {"k": "v"}});
-    let (status, body) = api
-        .call("POST", "secret/data/mine/x", None, Some(write.clone()))
-        .await;
-    assert_eq!(
-        (status, body),
-        (403, json!({"errors": ["permission denied"]}))
-    );
-    let (status, _) = api
+    api.double
+        .add_kubernetes_role("kubernetes", "app", "jwt-1", Duration::from_secs(60));
+    let (status, login) = api
         .call(
             "POST",
-            "secret/data/mine/x",
-            Some("hvs.unknown"),
-            Some(write.clone()),
+            "auth/kubernetes/login",
+            None,
+            Some(json!({"role": "app", "jwt": "jwt-1"})),
         )
-        .await;
-    assert_eq!(status, 403);
-    let (status, _) = api
-        .call(
-            "POST",
-            "secret/data/theirs/x",
-            Some(&token),
-            Some(write.clone()),
-        )
-        .await;
-    assert_eq!(status, 403);
-    let (status, _) = api
-        .call("POST", "secret/data/mine/x", Some(&token), Some(write))
         .await;
     assert_eq!(status, 200);
+    assert_envelope(&login);
+    assert_eq!(login["auth"]["lease_duration"], 60);
+    assert_eq!(login["auth"]["renewable"], true);
+    for (role, jwt, status) in [("app", "jwt-2", 403), ("other", "jwt-1", 400)] {
+        let body = json!({"role": role, "jwt": jwt});
+        let answer = api
+            .call("POST", "auth/kubernetes/login", None, Some(body))
+            .await;
+        assert_eq!(answer.0, status, "{role} {jwt}");
+    }
+    assert_eq!(api.double.logins("kubernetes"), 1);
 }
 
-/// sys/health: 200 when unsealed and active; 503 when sealed. Any other endpoint of a
-/// sealed Vault: 503 `{"errors": ["Vault is sealed"]}`.
+/// auth/token "Lookup a token (self)" reports the remaining `ttl`; "Renew a token (self)"
+/// extends it up to the max TTL, with a warning when capped.
 #[tokio::test]
-async fn sealing_turns_health_and_every_request_to_503() {
+async fn token_lookup_and_renewal_up_to_the_max_ttl() {
     let api = Api::start().await;
-    let (status, health) = api.call("GET", "sys/health", None, None).await;
-    assert_eq!((status, health["sealed"].clone()), (200, json!(false)));
-    api.double.seal();
-    let (status, health) = api.call("GET", "sys/health", None, None).await;
-    assert_eq!((status, health["sealed"].clone()), (503, json!(true)));
-    let (status, body) = api.root("GET", "secret/data/x", None).await;
-    assert_eq!(
-        (status, body),
-        (503, json!({"errors": ["Vault is sealed"]}))
-    );
-    api.double.unseal();
-    assert_eq!(api.root("GET", "secret/data/x", None).await.0, 404);
-}
-
-/// sys/internal/ui/mounts/:path: the mount's `type` and `options.version`.
-#[tokio::test]
-async fn mount_discovery_reports_the_kv_version() {
-    let api = Api::start().await;
-    let (_, v2) = api.root("GET", "sys/internal/ui/mounts/secret", None).await;
-    assert_eq!(
-        (
-            v2["data"]["type"].clone(),
-            v2["data"]["options"]["version"].clone()
-        ),
-        (json!("kv"), json!("2"))
-    );
-    let (_, v1) = api.root("GET", "sys/internal/ui/mounts/kv", None).await;
-    assert_eq!(v1["data"]["options"]["version"], "1");
-}
-
-/// auth/token lookup-self reports the remaining `ttl`; renew-self extends it up to the
-/// max TTL (with a warning when capped); an expired token is refused with 403.
-#[tokio::test]
-async fn token_lookup_renew_and_expiry() {
-    let api = Api::start().await;
-    let token = api.double.create_token(
-        TokenSpec::new(Policy::none(), Duration::from_secs(30)).max_ttl(Duration::from_secs(40)),
-    );
+    api.double
+        .add_kubernetes_role("kubernetes", "app", "jwt-1", Duration::from_secs(30));
+    let token = api.kubernetes_login("app", "jwt-1").await;
     let (status, lookup) = api
         .call("GET", "auth/token/lookup-self", Some(&token), None)
         .await;
@@ -253,79 +204,34 @@ async fn token_lookup_renew_and_expiry() {
             "POST",
             "auth/token/renew-self",
             Some(&token),
-            Some(json!({"increment": "60s"})),
+            Some(json!({"increment": "100000s"})),
         )
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        renewed["auth"]["lease_duration"], 40,
-        "capped at the max TTL"
+        renewed["auth"]["lease_duration"], 300,
+        "capped at the max TTL, ten times the TTL"
     );
     assert!(renewed["warnings"].is_array());
-    api.double.expire_token(&token);
-    let (status, _) = api
-        .call("GET", "auth/token/lookup-self", Some(&token), None)
-        .await;
-    assert_eq!(status, 403);
+    assert_eq!(api.double.renewals(), 1);
 }
 
-/// auth/approle/login issues a token in `auth`; a wrong secret id is 400.
-/// auth/kubernetes/login issues a token for the role's JWT; another JWT is 403.
+/// sys/health answers 200 without a token; sys/capabilities-self reports `root` for every
+/// path, since every token of the double may do everything.
 #[tokio::test]
-async fn approle_and_kubernetes_logins() {
+async fn health_and_capabilities() {
     let api = Api::start().await;
-    let spec = TokenSpec::new(Policy::none(), Duration::from_secs(60));
-    api.double
-        .add_approle("approle", "role", "secret", spec.clone());
-    api.double
-        .add_kubernetes_role("kubernetes", "app", "jwt-1", spec);
-    let (status, login) = api
-        .call(
+    assert_eq!(api.call("GET", "sys/health", None, None).await.0, 200);
+    let (status, capabilities) = api
+        .root(
             "POST",
-            "auth/approle/login",
-            None,
-            Some(json!({"role_id": "role", "secret_id": "secret"})),
+            "sys/capabilities-self",
+            Some(json!({"paths": ["secret/data/a"]})),
         )
         .await;
     assert_eq!(status, 200);
-    assert_envelope(&login);
-    assert_eq!(login["auth"]["lease_duration"], 60);
-    let token = login["auth"]["client_token"].as_str().unwrap().to_owned();
-    assert_eq!(
-        api.call("GET", "auth/token/lookup-self", Some(&token), None)
-            .await
-            .0,
-        200
-    );
-    let (status, _) = api
-        .call(
-            "POST",
-            "auth/approle/login",
-            None,
-            Some(json!({"role_id": "role", "secret_id": "nope"})),
-        )
-        .await;
-    assert_eq!(status, 400);
-    let (status, _) = api
-        .call(
-            "POST",
-            "auth/kubernetes/login",
-            None,
-            Some(json!({"role": "app", "jwt": "jwt-1"})),
-        )
-        .await;
-    assert_eq!(status, 200);
-    let (status, _) = api
-        .call(
-            "POST",
-            "auth/kubernetes/login",
-            None,
-            Some(json!({"role": "app", "jwt": "jwt-2"})),
-        )
-        .await;
-    assert_eq!(status, 403);
-    assert_eq!(api.double.logins("approle"), 1);
-    assert_eq!(api.double.logins("kubernetes"), 1);
+    assert_eq!(capabilities["data"]["capabilities"], json!(["root"]));
+    assert_eq!(capabilities["data"]["secret/data/a"], json!(["root"]));
 }
 
 /// The double can stop listening (connections refused) and listen again on the same port,
@@ -333,10 +239,21 @@ async fn approle_and_kubernetes_logins() {
 #[tokio::test]
 async fn stop_refuses_connections_and_resume_keeps_state() {
     let api = Api::start().await;
-    api.root("POST", "kv/x", Some(json!({"k": "v"}))).await;
+    api.root("POST", "secret/data/x", Some(json!({"data": {"k": "v"}})))
+        .await;
     api.double.stop().await;
     let url = format!("{}/v1/sys/health", api.double.address());
     assert!(reqwest::Client::new().get(&url).send().await.is_err());
     api.double.resume().await;
-    assert_eq!(api.root("GET", "kv/x", None).await.0, 200);
+    assert_eq!(api.root("GET", "secret/data/x", None).await.0, 200);
+}
+
+/// With a delay set, no answer comes sooner.
+#[tokio::test]
+async fn a_delay_holds_every_answer() {
+    let api = Api::start().await;
+    api.double.set_delay(Duration::from_millis(300));
+    let started = Instant::now();
+    assert_eq!(api.call("GET", "sys/health", None, None).await.0, 200);
+    assert!(started.elapsed() >= Duration::from_millis(300));
 }

@@ -7,6 +7,9 @@
 //! When Vault answers 403 anyway (the token was revoked or expired early),
 //! [`Session::recover`] asks Vault whether the token itself is dead and, only then, logs
 //! in again once for all the requests that saw the 403.
+//!
+//! This is the outbound login, credbridge's identity towards Vault; the tokens Skyvern
+//! presents to credbridge are the service's `auth` module.
 
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock, Weak};
@@ -70,13 +73,60 @@ async fn read_secret_file(path: &PathBuf, key: &'static str) -> Result<SecretTex
     Ok(SecretText::new(text))
 }
 
+/// A Vault token travels in an HTTP header: refuse one that cannot, rather than let the
+/// client library panic building the request.
+pub(crate) fn check_token_text(token: &SecretText, key: &'static str) -> Result<()> {
+    if token.is_empty() {
+        Err(Error::invalid_config("the Vault token is empty").with_context("key", key))
+    } else if token.expose().bytes().all(|byte| byte.is_ascii_graphic()) {
+        Ok(())
+    } else {
+        Err(Error::invalid_config(
+            "a Vault token may contain only printable ASCII characters without spaces",
+        )
+        .with_context("key", key))
+    }
+}
+
+/// Capped exponential backoff with jitter, for retrying Vault until it answers: many
+/// replicas restarted together do not retry in step.
+pub(crate) struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const CAP: Duration = Duration::from_secs(30);
+
+    pub fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// How long to wait before the next attempt: a random point in the upper half of the
+    /// current step, which then doubles up to the cap.
+    pub fn next_delay(&mut self) -> Duration {
+        let step = self.next;
+        self.next = (step * 2).min(Self::CAP);
+        let mut random = [0u8; 4];
+        let fraction = match getrandom::fill(&mut random) {
+            Ok(()) => f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX),
+            Err(_) => 1.0,
+        };
+        step.mul_f64(0.5 + fraction / 2.0)
+    }
+
+    pub fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
+}
+
 impl Method {
     fn can_log_in(&self) -> bool {
         matches!(self, Method::AppRole { .. } | Method::Kubernetes { .. })
     }
 
     /// The method's name, for logs.
-    fn name(&self) -> &'static str {
+    pub fn name(&self) -> &'static str {
         match self {
             Method::Static(_) => "token",
             Method::TokenFile(_) => "token_file",
@@ -152,16 +202,14 @@ pub(crate) struct Session {
     relogin: tokio::sync::Mutex<()>,
 }
 
-/// How long to wait before trying again after Vault could not be reached.
-const RETRY: Duration = Duration::from_secs(1);
 /// How often a token file is checked for a new token.
 const TOKEN_FILE_POLL: Duration = Duration::from_secs(2);
 
 impl Session {
-    /// Logs in (or reads the token), then keeps the token alive in a background task that
-    /// ends when the session is dropped.
-    pub async fn start(http: Arc<Http>, method: Method) -> Result<Arc<Self>> {
-        let (token, lease) = obtain(&http, &method).await?;
+    /// Takes over a first login made by [`obtain`] and keeps its token alive in a
+    /// background task that ends when the session is dropped.
+    pub fn start(http: Arc<Http>, method: Method, first: Obtained) -> Arc<Self> {
+        let Obtained { token, lease } = first;
         let session = Arc::new(Self {
             http,
             method,
@@ -173,7 +221,7 @@ impl Session {
             relogin: tokio::sync::Mutex::new(()),
         });
         tokio::spawn(keep_alive(Arc::downgrade(&session)));
-        Ok(session)
+        session
     }
 
     pub fn http(&self) -> &Arc<Http> {
@@ -237,7 +285,7 @@ impl Session {
                 Ok(true)
             }
             Method::AppRole { .. } | Method::Kubernetes { .. } => {
-                let (token, lease) = obtain(&self.http, &self.method).await?;
+                let Obtained { token, lease } = obtain(&self.http, &self.method).await?;
                 self.install(token, lease, current.generation + 1);
                 Ok(true)
             }
@@ -245,20 +293,12 @@ impl Session {
     }
 
     /// One step of the keep-alive task: renew, log in again, or re-read the token file.
-    /// Returns how long to sleep before the next step.
-    async fn refresh(&self) -> Duration {
+    async fn refresh(&self) -> Result<()> {
         let _one_at_a_time = self.relogin.lock().await;
         let current = self.current();
-        let result = match &self.method {
+        match &self.method {
             Method::TokenFile(path) => self.reread(path, &current).await,
             _ => self.renew_or_login(&current).await,
-        };
-        match result {
-            Ok(()) => self.next_wake(),
-            Err(error) => {
-                tracing::warn!(method = self.method.name(), %error, "cannot refresh the Vault token; retrying");
-                RETRY
-            }
         }
     }
 
@@ -275,13 +315,17 @@ impl Session {
                 Ok(auth) => {
                     let mut lease = Lease::new(auth.lease_duration, auth.renewable);
                     lease.first_ttl = current.lease.first_ttl;
-                    self.install(current.token.clone(), lease, current.generation);
                     tracing::debug!(
                         method = self.method.name(),
                         ttl_seconds = auth.lease_duration,
                         "renewed the Vault token"
                     );
-                    return Ok(());
+                    // A renewal capped by the max TTL (to 0 when it is reached) will not
+                    // be worth repeating: log in again now, while this token still works.
+                    if !self.method.can_log_in() || lease.worth_renewing() {
+                        self.install(current.token.clone(), lease, current.generation);
+                        return Ok(());
+                    }
                 }
                 Err(error) if is_unavailable(&error) => {
                     return Err(classify(error, Request::Other, "renew the token"));
@@ -298,7 +342,7 @@ impl Session {
             }
         }
         if self.method.can_log_in() {
-            let (token, lease) = obtain(&self.http, &self.method).await?;
+            let Obtained { token, lease } = obtain(&self.http, &self.method).await?;
             self.install(token, lease, current.generation + 1);
             tracing::info!(method = self.method.name(), "logged in to Vault again");
         }
@@ -339,12 +383,28 @@ async fn keep_alive(session: Weak<Session>) {
         Some(session) => session.next_wake(),
         None => return,
     };
+    let mut backoff = Backoff::new();
     loop {
         tokio::time::sleep(wait).await;
         let Some(session) = session.upgrade() else {
             return;
         };
-        wait = session.refresh().await;
+        wait = match session.refresh().await {
+            Ok(()) => {
+                backoff.reset();
+                session.next_wake()
+            }
+            Err(error) => {
+                let retry = backoff.next_delay();
+                let method = session.method.name();
+                if error.kind() == ErrorKind::Unavailable {
+                    tracing::warn!(method, %error, ?retry, "cannot refresh the Vault token; retrying");
+                } else {
+                    tracing::error!(method, %error, ?retry, "Vault refused to refresh credbridge's token; retrying");
+                }
+                retry
+            }
+        };
     }
 }
 
@@ -352,18 +412,33 @@ fn is_unavailable(error: &ClientError) -> bool {
     kind(error, Request::Other) == ErrorKind::Unavailable
 }
 
+/// A token and its lease, as a login (or a lookup of a given token) returned them.
+pub(crate) struct Obtained {
+    token: SecretText,
+    lease: Lease,
+}
+
+impl Obtained {
+    pub fn token(&self) -> &SecretText {
+        &self.token
+    }
+}
+
 /// Logs in with `method`, or reads the token it names; returns the token and its lease.
-async fn obtain(http: &Arc<Http>, method: &Method) -> Result<(SecretText, Lease)> {
+pub(crate) async fn obtain(http: &Arc<Http>, method: &Method) -> Result<Obtained> {
     let anonymous = http.conn("");
     let auth = match method {
         Method::Static(token) => {
             let lease = lookup_lease(http, token).await?;
-            return Ok((token.clone(), lease));
+            return Ok(Obtained {
+                token: token.clone(),
+                lease,
+            });
         }
         Method::TokenFile(path) => {
             let token = read_secret_file(path, "auth.token_file").await?;
             let lease = lookup_lease(http, &token).await?;
-            return Ok((token, lease));
+            return Ok(Obtained { token, lease });
         }
         Method::AppRole {
             mount,
@@ -373,7 +448,7 @@ async fn obtain(http: &Arc<Http>, method: &Method) -> Result<(SecretText, Lease)
             let secret_id = secret_id.read("auth.secret_id_file").await?;
             vaultrs::auth::approle::login(&anonymous, mount, role_id, secret_id.expose())
                 .await
-                .map_err(|error| classify(error, Request::Other, "log in with AppRole"))?
+                .map_err(|error| classify(error, Request::Login, "log in with AppRole"))?
         }
         Method::Kubernetes {
             mount,
@@ -383,7 +458,7 @@ async fn obtain(http: &Arc<Http>, method: &Method) -> Result<(SecretText, Lease)
             let jwt = read_secret_file(jwt_path, "auth.jwt_path").await?;
             vaultrs::auth::kubernetes::login(&anonymous, mount, role, jwt.expose())
                 .await
-                .map_err(|error| classify(error, Request::Other, "log in with Kubernetes"))?
+                .map_err(|error| classify(error, Request::Login, "log in with Kubernetes"))?
         }
     };
     tracing::info!(
@@ -391,19 +466,15 @@ async fn obtain(http: &Arc<Http>, method: &Method) -> Result<(SecretText, Lease)
         ttl_seconds = auth.lease_duration,
         "logged in to Vault"
     );
-    Ok((
-        SecretText::new(auth.client_token),
-        Lease::new(auth.lease_duration, auth.renewable),
-    ))
+    Ok(Obtained {
+        token: SecretText::new(auth.client_token),
+        lease: Lease::new(auth.lease_duration, auth.renewable),
+    })
 }
 
 /// Asks Vault about a token it was given (not one it issued to credbridge by login).
 async fn lookup_lease(http: &Arc<Http>, token: &SecretText) -> Result<Lease> {
-    if token.is_empty() {
-        return Err(Error::invalid_config(
-            "no Vault token: set `auth.token`, `auth.token_file` or VAULT_TOKEN",
-        ));
-    }
+    check_token_text(token, "auth.token")?;
     let info = vaultrs::token::lookup_self(&http.conn(token.expose()))
         .await
         .map_err(|error| classify(error, Request::Other, "look up the token"))?;
@@ -429,6 +500,34 @@ mod tests {
         let lease = Lease::new(0, false);
         assert_eq!(lease.refresh_at(), None);
         assert!(!lease.worth_renewing());
+    }
+
+    #[test]
+    fn backoff_doubles_with_jitter_up_to_the_cap() {
+        let mut backoff = Backoff::new();
+        let mut step = Backoff::FIRST;
+        for _ in 0..12 {
+            let delay = backoff.next_delay();
+            assert!(
+                delay >= step / 2 && delay <= step,
+                "{delay:?} for a step of {step:?}"
+            );
+            step = (step * 2).min(Backoff::CAP);
+        }
+        assert!(backoff.next_delay() <= Backoff::CAP);
+        backoff.reset();
+        assert!(backoff.next_delay() <= Backoff::FIRST);
+    }
+
+    #[test]
+    fn a_token_that_cannot_travel_in_a_header_is_refused() {
+        assert!(check_token_text(&SecretText::new("s.abc-DEF_123.x"), "auth.token").is_ok());
+        for bad in ["", "two words", "tab\there", "line\nbreak", "é"] {
+            assert!(
+                check_token_text(&SecretText::new(bad), "auth.token").is_err(),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,0 +1,19 @@
+//! Vault peers: the Vault `tests/run` starts (OpenBao's dev server, or the Vault named by
+//! `CREDBRIDGE_TEST_VAULT_ADDR` and `CREDBRIDGE_TEST_VAULT_TOKEN`), OpenBao servers of a
+//! test's own for what would disturb other tests (sealing, revoking every login), and
+//! what the tests need to set them up as an operator would.
+
+mod admin;
+mod bao;
+mod peers;
+mod policy;
+mod target;
+
+pub use admin::Admin;
+pub use bao::{AuditLog, Bao};
+pub use peers::{
+    connected, kv1_approle, kv1_root, kv2_approle, kv2_in_namespace, kv2_root, unique_prefix,
+    vault_config,
+};
+pub use policy::documented_policy;
+pub use target::{TestVault, TEST_NAMESPACE};
