@@ -1,16 +1,23 @@
-//! The command line: `serve` (the default), `check-config`, `hash-token`.
+//! The command line: `serve` (the default), `check-config`, `hash-token`, `openapi`, and the
+//! operator's tools `migrate`, `doctor` and `healthcheck` (thin wrappers: the work is in
+//! [`crate::migrate`], [`crate::doctor`] and [`crate::healthcheck`]).
 
+use std::io::IsTerminal;
 use std::io::Read;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use credbridge_adapters::{Scope, SecretText};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tokio::net::TcpListener;
 
 use crate::app::{shutdown_signal, App};
 use crate::auth::{token_sha256_hex, Authenticator};
 use crate::config::{LogFormat, Overrides, Settings};
+use crate::migrate::{ItemReport, Plan, Progress, SourceDeletion, Summary};
 use crate::telemetry;
 
 #[derive(Debug, Parser)]
@@ -41,6 +48,118 @@ enum Command {
     HashToken,
     /// Print the OpenAPI document of the API (for the configured base path)
     Openapi,
+    /// Copy every credential of some scopes from one backend to another, keeping their ids
+    #[command(long_about = MIGRATE_ABOUT)]
+    Migrate(MigrateArgs),
+    /// Check a deployment end to end: configuration, backend, TLS, clock, Skyvern's side
+    #[command(long_about = DOCTOR_ABOUT)]
+    Doctor(DoctorArgs),
+    /// Ask the credbridge serving on this machine for /healthz (or /readyz); exit 0 when it passes
+    #[command(long_about = HEALTHCHECK_ABOUT)]
+    Healthcheck(HealthcheckArgs),
+}
+
+const MIGRATE_ABOUT: &str = "\
+Copy every credential of some scopes from the backend of one configuration file (--from) to \
+the backend of another (--to), under the same ids, so Skyvern finds each one after the move.
+
+Safe to interrupt and run again: an id the target already holds with the same document is \
+skipped; one it holds with a different document is a conflict, reported and never \
+overwritten. Each copy is read back from the target and compared before it counts. \
+--delete-source deletes from the source only after a run with no failure and no conflict, \
+and only the ids found identical in the target. No field of a credential is ever printed.
+
+The memory backend cannot be either side: it lives inside one process. CREDBRIDGE_* \
+variables apply to both files. Exit status: 0 when nothing failed and nothing conflicted.";
+
+const DOCTOR_ABOUT: &str = "\
+Check a deployment end to end, one line per check with what to do about a failure: the \
+configuration loads; the backend is reachable and logged in, and a probe credential can be \
+created, read and deleted (in the reserved scope credbridge-doctor); the login's remaining \
+lifetime; the TLS certificate; the clock against AWS; and, with --skyvern-base-url, that \
+Skyvern's base URL reaches this credbridge, that Skyvern's token works there, and whether \
+Skyvern's private-host rule (ALLOWED_HOSTS) blocks the URL's host.
+
+Exit status: 0 when no check failed (warnings and skipped checks pass), 1 otherwise.";
+
+const HEALTHCHECK_ABOUT: &str = "\
+GET /healthz (with --ready, /readyz) on the address credbridge listens on (the \
+configuration's `listen`, over loopback when that is 0.0.0.0, over HTTPS when [tls] is on, \
+accepting any certificate) and exit 0 when it answers 200 with status ok (ready), 1 \
+otherwise. For container health checks and Kubernetes exec probes, in images without a \
+shell or curl.";
+
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// Configuration file of the backend to copy from
+    #[arg(long, value_name = "PATH")]
+    from: PathBuf,
+    /// Configuration file of the backend to copy to
+    #[arg(long, value_name = "PATH")]
+    to: PathBuf,
+    /// A scope to copy; repeat for several [default: the scopes of the --from
+    /// configuration's tokens, that is, every scope that deployment serves]
+    #[arg(long = "scope", value_name = "SCOPE", value_parser = parse_scope)]
+    scopes: Vec<Scope>,
+    /// Read and compare only; write and delete nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// After a run with no failure and no conflict, delete from the source every id found
+    /// identical in the target
+    #[arg(long)]
+    delete_source: bool,
+    /// Ids copied at once
+    #[arg(long, default_value_t = crate::migrate::DEFAULT_CONCURRENCY as u16, value_parser = clap::value_parser!(u16).range(1..=64))]
+    concurrency: u16,
+    /// Print one line per id: scope, id, outcome
+    #[arg(long, short)]
+    verbose: bool,
+    /// Print the summary (and, with --verbose, every id) as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DoctorArgs {
+    /// The base URL Skyvern is configured with (CUSTOM_CREDENTIAL_API_BASE_URL)
+    #[arg(long, value_name = "URL")]
+    skyvern_base_url: Option<String>,
+    /// A file holding the token Skyvern sends (CUSTOM_CREDENTIAL_API_TOKEN), or `-` for
+    /// standard input [default: the configuration's plain `token`, when set]
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// PEM CAs to trust for an https base URL, besides the public ones
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+    /// Warn when the TLS certificate expires sooner than this
+    #[arg(long, value_name = "DURATION", default_value = "14d", value_parser = humantime::parse_duration)]
+    cert_warn_within: Duration,
+    /// Warn when a static Vault token expires sooner than this
+    #[arg(long, value_name = "DURATION", default_value = "24h", value_parser = humantime::parse_duration)]
+    login_warn_within: Duration,
+    /// The longest one request may take
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Print the checks as JSON
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct HealthcheckArgs {
+    /// Ask /readyz instead: the backend answers too
+    #[arg(long)]
+    ready: bool,
+    /// The URL to ask [default: /healthz, or /readyz, on the configured `listen` address]
+    #[arg(long, value_name = "URL")]
+    url: Option<String>,
+    /// The longest the answer may take
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+}
+
+fn parse_scope(text: &str) -> Result<Scope, String> {
+    Scope::parse(text).map_err(|error| error.to_string())
 }
 
 /// Runs the command line; the exit code says whether it worked.
@@ -56,6 +175,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::CheckConfig => check_config(cli.config),
         Command::HashToken => hash_token(),
         Command::Openapi => openapi(cli.config),
+        Command::Migrate(args) => migrate(args),
+        Command::Doctor(args) => doctor(cli.config, args),
+        Command::Healthcheck(args) => healthcheck(cli.config, args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -198,4 +320,272 @@ fn openapi(config: Option<PathBuf>) -> Result<(), String> {
         .map_err(|error| error.to_string())?;
     println!("{document}");
     Ok(())
+}
+
+/// A runtime for the commands that talk to backends.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| format!("cannot start the async runtime: {error}"))
+}
+
+fn migrate(args: MigrateArgs) -> Result<(), String> {
+    let load = |path: &PathBuf, flag: &str| {
+        Settings::load(Some(path), &Overrides::default())
+            .map_err(|error| format!("{flag}: {error}"))
+    };
+    let (from, to) = (load(&args.from, "--from")?, load(&args.to, "--to")?);
+    let shared = crate::config::setting_variables();
+    if !shared.is_empty() {
+        eprintln!(
+            "credbridge migrate: these variables apply to both --from and --to: {}",
+            shared.join(", ")
+        );
+    }
+    crate::migrate::check_sides(&from, &to).map_err(|error| error.to_string())?;
+    let plan = Plan {
+        scopes: Plan::scopes_for(&from, args.scopes).map_err(|error| error.to_string())?,
+        dry_run: args.dry_run,
+        delete_source: args.delete_source,
+        concurrency: usize::from(args.concurrency),
+    };
+    let mut display = MigrateDisplay::new(args.verbose, args.json);
+    let outcome = runtime()?.block_on(async {
+        let (source, target) = crate::migrate::connect(&from, &to)
+            .await
+            .map_err(|error| error.to_string())?;
+        let run = crate::migrate::run(source.as_ref(), target.as_ref(), &plan, &mut display);
+        tokio::select! {
+            summary = run => summary.map_err(|error| error.to_string()).map(Some),
+            // Should the handler not install, the run simply goes on.
+            Ok(()) = tokio::signal::ctrl_c() => Ok(None),
+        }
+    });
+    display.bar.finish_and_clear();
+    let Some(summary) = outcome? else {
+        return Err(format!(
+            "interrupted after {} of {} ids: run the same command again to resume (what was \
+             copied is skipped)",
+            display.done, display.total
+        ));
+    };
+    if args.json {
+        let mut json = serde_json::to_value(&summary).map_err(|error| error.to_string())?;
+        if args.verbose {
+            json["items"] = serde_json::Value::Array(display.items);
+        }
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).map_err(|error| error.to_string())?
+        );
+    } else {
+        print!("{}", migrate_summary(&summary));
+    }
+    if summary.clean() {
+        Ok(())
+    } else {
+        Err(format!(
+            "conflicts {}, failures {}",
+            summary.conflicts.len(),
+            summary.failures.len()
+        ))
+    }
+}
+
+/// The progress bar (on a terminal only), `--verbose` lines, and what an interruption
+/// reports.
+struct MigrateDisplay {
+    bar: ProgressBar,
+    verbose: bool,
+    json: bool,
+    items: Vec<serde_json::Value>,
+    total: usize,
+    done: usize,
+}
+
+impl MigrateDisplay {
+    fn new(verbose: bool, json: bool) -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) =
+            ProgressStyle::with_template("{msg} [{bar:40}] {pos}/{len} ({per_sec}, {eta} left)")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        Self {
+            bar,
+            verbose,
+            json,
+            items: Vec::new(),
+            total: 0,
+            done: 0,
+        }
+    }
+
+    fn show(&mut self, report: &ItemReport) {
+        self.bar.inc(1);
+        if !self.verbose {
+            return;
+        }
+        if self.json {
+            self.items.push(serde_json::json!({
+                "scope": report.scope,
+                "id": report.id,
+                "outcome": report.outcome.as_str(),
+            }));
+        } else {
+            let line = format!(
+                "{}\t{}\t{}",
+                report.scope,
+                report.id,
+                report.outcome.as_str()
+            );
+            self.bar.suspend(|| println!("{line}"));
+        }
+    }
+}
+
+impl Progress for MigrateDisplay {
+    fn started(&mut self, total: usize) {
+        self.total = total;
+        self.bar.set_length(total as u64);
+        self.bar.set_message("copying");
+    }
+
+    fn item(&mut self, report: &ItemReport) {
+        self.done += 1;
+        self.show(report);
+    }
+
+    fn deleting(&mut self, total: usize) {
+        self.bar.set_position(0);
+        self.bar.set_length(total as u64);
+        self.bar.set_message("deleting from the source");
+    }
+
+    fn deleted(&mut self, report: &ItemReport) {
+        self.show(report);
+    }
+}
+
+/// The human summary: totals, then every conflict and failure by id.
+fn migrate_summary(summary: &Summary) -> String {
+    let scopes: Vec<String> = summary.scopes.iter().map(ToString::to_string).collect();
+    let mut text = format!(
+        "{}{} ids in scopes {}: ",
+        if summary.dry_run { "dry run: " } else { "" },
+        summary.listed,
+        scopes.join(", ")
+    );
+    let copied = if summary.dry_run {
+        format!("would copy {}", summary.would_copy)
+    } else {
+        format!("copied {}", summary.copied)
+    };
+    text.push_str(&format!(
+        "{copied}, skipped {} (already identical), conflicts {}, failures {}",
+        summary.skipped,
+        summary.conflicts.len(),
+        summary.failures.len()
+    ));
+    if summary.gone > 0 {
+        text.push_str(&format!(
+            ", {} gone from the source meanwhile",
+            summary.gone
+        ));
+    }
+    text.push('\n');
+    for conflict in &summary.conflicts {
+        text.push_str(&format!(
+            "conflict {}/{}: the target holds a different document; left alone\n",
+            conflict.scope, conflict.id
+        ));
+    }
+    for failure in &summary.failures {
+        match &failure.id {
+            Some(id) => text.push_str(&format!(
+                "failed {}/{id}: {}\n",
+                failure.scope, failure.reason
+            )),
+            None => text.push_str(&format!("failed {}: {}\n", failure.scope, failure.reason)),
+        }
+    }
+    text.push_str(&match summary.source_deletion {
+        SourceDeletion::NotRequested if summary.dry_run => "nothing was written\n".to_owned(),
+        SourceDeletion::NotRequested => "the source is unchanged\n".to_owned(),
+        SourceDeletion::Withheld if summary.dry_run => {
+            "nothing was written or deleted (dry run)\n".to_owned()
+        }
+        SourceDeletion::Withheld => {
+            "the source is unchanged: --delete-source waits for a run without conflicts or \
+             failures\n"
+                .to_owned()
+        }
+        SourceDeletion::Done => format!("{} deleted from the source\n", summary.deleted),
+    });
+    text
+}
+
+fn doctor(config: Option<PathBuf>, args: DoctorArgs) -> Result<(), String> {
+    let token = match &args.token_file {
+        Some(path) => Some(read_token(path)?),
+        None => None,
+    };
+    let options = crate::doctor::Options {
+        skyvern_base_url: args.skyvern_base_url,
+        token,
+        ca_file: args.ca_file,
+        cert_warn_within: args.cert_warn_within,
+        login_warn_within: args.login_warn_within,
+        timeout: args.timeout,
+    };
+    let report = runtime()?.block_on(crate::doctor::diagnose(config.as_deref(), &options));
+    if args.json {
+        println!("{}", report.to_json());
+    } else {
+        print!("{}", report.to_text());
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        Err("doctor: a check failed".to_owned())
+    }
+}
+
+/// A token from a file, or from standard input for `-`; surrounding whitespace ignored.
+fn read_token(path: &PathBuf) -> Result<SecretText, String> {
+    let mut text = String::new();
+    let read = if path.as_os_str() == "-" {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::File::open(path).and_then(|mut file| file.read_to_string(&mut text).map(|_| ()))
+    };
+    read.map_err(|error| format!("--token-file {}: {error}", path.display()))?;
+    let token = SecretText::new(text.trim());
+    if token.is_empty() {
+        return Err(format!("--token-file {}: no token in it", path.display()));
+    }
+    Ok(token)
+}
+
+fn healthcheck(config: Option<PathBuf>, args: HealthcheckArgs) -> Result<(), String> {
+    use crate::healthcheck::Probe;
+    let probe = if args.ready {
+        Probe::Ready
+    } else {
+        Probe::Live
+    };
+    let url = match args.url {
+        Some(url) => url,
+        None => {
+            let settings = Settings::load(config.as_deref(), &Overrides::default())
+                .map_err(|error| error.to_string())?;
+            crate::healthcheck::url_for(&settings, probe)
+        }
+    };
+    runtime()?.block_on(crate::healthcheck::check(&url, probe, args.timeout))
 }

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use credbridge_adapters::{BackendConfig, Scope, SecretText};
+use credbridge_adapters::{BackendConfig, CredentialId, Key, Scope, SecretText};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
@@ -22,6 +22,25 @@ pub const DEFAULT_CONFIG_FILE: &str = "config/credbridge.toml";
 pub const ENV_PREFIX: &str = "CREDBRIDGE_";
 /// Shorter tokens are refused: a bearer token is the only thing guarding the credentials.
 pub const MIN_TOKEN_LEN: usize = 16;
+/// Scopes beginning with this belong to credbridge's own tools (`doctor`'s probe,
+/// `migrate`'s check that two stores differ): no token may be given one, so what the tools
+/// write there is never a client's credential.
+pub const RESERVED_SCOPE_PREFIX: &str = "credbridge-";
+
+/// A fresh key for a tool's own document: scope `credbridge-{tool}`, id
+/// `{tool}_{what}_` and 32 random hex digits.
+pub fn reserved_key(tool: &str, what: &str) -> Key {
+    let random = CredentialId::generate();
+    let hex = random.as_str().trim_start_matches("cred_");
+    // Both names are made of constants in the one alphabet names share, within bounds; a
+    // unit test holds every caller's constants to that.
+    #[allow(clippy::expect_used)]
+    let key = Key::new(
+        Scope::parse(&format!("{RESERVED_SCOPE_PREFIX}{tool}")).expect("a valid reserved scope"),
+        CredentialId::parse(&format!("{tool}_{what}_{hex}")).expect("a valid reserved id"),
+    );
+    key
+}
 
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -334,6 +353,24 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The scopes this configuration's tokens grant, sorted: what a deployment serves.
+    pub fn token_scopes(&self) -> Vec<Scope> {
+        let mut scopes: Vec<Scope> = self
+            .token
+            .iter()
+            .map(|_| Scope::default())
+            .chain(
+                self.auth
+                    .tokens
+                    .iter()
+                    .filter_map(|entry| Scope::parse(&entry.scope).ok()),
+            )
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes
+    }
+
     /// Checks what types alone cannot.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_base_path(&self.base_path)?;
@@ -445,11 +482,28 @@ fn environment() -> Environment {
             .filter(move |key| !links.iter().any(|link| key == link.as_str()))
             .split("__")
             .ignore(&["config", "token"])
-            .filter(|key| !key.as_str().starts_with("test_")),
+            // Uncased: the variables are upper case, `as_str` would keep them so.
+            .filter(|key| !key.starts_with("test_")),
     )
 }
 
 const ENV_SOURCE: &str = "environment variable";
+
+/// The `CREDBRIDGE_*` variables set in this process that [`Settings::load`] reads as
+/// settings (`CREDBRIDGE_TOKEN` included), sorted: what applies to every file loaded.
+pub fn setting_variables() -> Vec<String> {
+    let links = service_links();
+    let mut names: Vec<String> = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .filter(|name| {
+            name.strip_prefix(ENV_PREFIX)
+                .is_some_and(|key| !key.is_empty() && key != "CONFIG" && !key.starts_with("TEST_"))
+                && !links.contains(name)
+        })
+        .collect();
+    names.sort();
+    names
+}
 
 /// figment's environment provider, with errors naming the variable as it is set
 /// (`CREDBRIDGE_HTTP__MAX_BODY`) rather than as a key path (`HTTP.MAX_BODY`).
@@ -586,6 +640,15 @@ impl TokenSettings {
         }
         Scope::parse(&self.scope)
             .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
+        if self.scope.starts_with(RESERVED_SCOPE_PREFIX) {
+            return Err(ConfigError::invalid(
+                format!("{key}.scope"),
+                format!(
+                    "scopes beginning with `{RESERVED_SCOPE_PREFIX}` are reserved for \
+                     credbridge's own tools"
+                ),
+            ));
+        }
         self.expiry(key)?;
         Ok(())
     }
@@ -749,6 +812,48 @@ mod tests {
         ] {
             assert!(!is_service_link(name, value), "{name}={value}");
         }
+    }
+
+    #[test]
+    fn scopes_beginning_with_credbridge_dash_are_reserved() {
+        let error = with_toml(
+            "[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nscope = \"credbridge-doctor\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("auth.tokens[0].scope") && error.contains("reserved"),
+            "{error}"
+        );
+        assert!(
+            with_toml("[[auth.tokens]]\ntoken = \"0123456789abcdef\"\nscope = \"credbridge\"")
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn reserved_keys_are_fresh_and_in_a_reserved_scope() {
+        for (tool, what) in [("doctor", "probe"), ("migrate", "canary")] {
+            let (first, second) = (reserved_key(tool, what), reserved_key(tool, what));
+            assert_eq!(first.scope.as_str(), format!("credbridge-{tool}"));
+            assert!(first.id.as_str().starts_with(&format!("{tool}_{what}_")));
+            assert_ne!(first.id, second.id);
+        }
+    }
+
+    #[test]
+    fn token_scopes_are_the_distinct_scopes_of_every_token() {
+        let settings = with_toml(
+            "token = \"0123456789abcdef\"\n[[auth.tokens]]\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nscope = \"team-b\"\n[[auth.tokens]]\ntoken = \"fedcba9876543210\"\nscope = \"team-b\"",
+        )
+        .unwrap();
+        let scopes: Vec<String> = settings
+            .token_scopes()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(scopes, ["default", "team-b"]);
+        assert!(with_toml("").unwrap().token_scopes().is_empty());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! [`credential`] (the contract's model and rules), [`auth`] (tokens to scopes), [`api`]
 //! (routes and HTTP errors), [`app`] (start-up), [`limits`] (rate limits), [`audit`]
 //! (the audit log), [`metrics`], [`tls`], [`watch`] (file changes), [`telemetry`] (the
-//! diagnostic log), [`cli`].
+//! diagnostic log), [`cli`]; and the operator's tools: [`migrate`] (copy credentials between
+//! backends), [`doctor`] (check a deployment), [`healthcheck`] (a probe for containers).
 
 pub mod api;
 pub mod app;
@@ -13,8 +14,11 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod credential;
+pub mod doctor;
+pub mod healthcheck;
 pub mod limits;
 pub mod metrics;
+pub mod migrate;
 pub mod telemetry;
 pub mod tls;
 pub mod watch;

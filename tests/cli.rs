@@ -529,3 +529,12 @@ fn serve_fails_at_once_on_a_vault_configuration_mistake() {
     assert!(!output.status.success());
     assert!(stderr.contains("address"), "{stderr}");
 }
+
+#[test]
+fn the_test_suites_variables_are_not_settings() {
+    let (output, _, stderr) = run(credbridge()
+        .arg("check-config")
+        .env("CREDBRIDGE_TEST_AWS_ENDPOINT", "http://127.0.0.1:5000")
+        .env("CREDBRIDGE_TEST_VAULT_ADDR", "http://127.0.0.1:8200"));
+    assert!(output.status.success(), "{stderr}");
+}

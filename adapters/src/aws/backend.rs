@@ -4,13 +4,14 @@ use async_trait::async_trait;
 use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, Region};
+use aws_config::BehaviorVersion;
 use aws_sdk_secretsmanager::config::SharedCredentialsProvider;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use aws_sdk_secretsmanager::Client;
 use zeroize::Zeroize;
 
 use super::config::DeletePolicy;
+use super::endpoint::locate;
 use super::error::{create_error, delete_outcome, get_error, list_error};
 use super::AwsConfig;
 use crate::{
@@ -48,7 +49,7 @@ impl AwsSecretsManagerBackend {
     /// recovers when AWS does.
     pub async fn connect(config: &AwsConfig) -> Result<Self> {
         config.validate()?;
-        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        let loader = aws_config::defaults(BehaviorVersion::latest())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(config.connect_timeout)
@@ -62,13 +63,7 @@ impl AwsSecretsManagerBackend {
                     .with_initial_backoff(Self::INITIAL_BACKOFF)
                     .with_max_backoff(Self::MAX_BACKOFF),
             );
-        if let Some(profile) = &config.profile {
-            loader = loader.profile_name(profile);
-        }
-        if let Some(region) = &config.region {
-            loader = loader.region(Region::new(region.clone()));
-        }
-        let mut shared = loader.load().await;
+        let mut shared = locate(config, loader).load().await;
         if shared.region().is_none() {
             return Err(Error::invalid_config(
                 "backend.region: no AWS region found; set `region`, AWS_REGION, or a \
