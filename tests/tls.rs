@@ -69,6 +69,7 @@ impl Pki {
             key_file: Some(self.path("server.key")),
             client_ca_file: client_ca.then(|| self.path("ca.crt")),
             reload_interval: Duration::from_millis(50),
+            ..TlsSettings::default()
         }
     }
 }

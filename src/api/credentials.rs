@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use credbridge_adapters::{CredentialId, ErrorKind, Key};
+use credbridge_adapters::{CredentialId, Error as BackendError, ErrorKind, Key};
 use serde::Serialize;
 
 use super::extract::{Caller, JsonBody, PathId};
@@ -32,12 +32,15 @@ pub struct Deleted {
 }
 
 /// `GET {base}`: Skyvern's "Test Connection". 200 when the token is valid and the
-/// backend answers, so the button tells the operator both things.
+/// backend answers, so the button tells the operator both things. The backend check is
+/// the one `/readyz` shares.
 pub async fn connection_test(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Status>, ApiError> {
-    state.backend.check().await?;
+    state.readiness.check().await.map_err(|error| {
+        BackendError::new(error.kind(), "the backend check failed").with_source(error)
+    })?;
     Ok(Json(Status {
         status: "ok",
         scope: caller.scope.to_string(),

@@ -117,6 +117,15 @@ fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
             "backend_unavailable",
             "The credential backend is unavailable; the request may be retried.",
         ),
+        // 507 Insufficient Storage: the server cannot store what the request asks it to.
+        // Not 503: retrying does not help until something changes, and not the 502 of a
+        // failure: the backend works, and the message says what to do.
+        ErrorKind::Full => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "backend_full",
+            "The credential backend is full; delete credentials that are no longer used, \
+             or raise its limit (backend.max_credentials on the memory backend).",
+        ),
         ErrorKind::AlreadyExists | ErrorKind::InvalidConfig | ErrorKind::Unexpected | _ => (
             StatusCode::BAD_GATEWAY,
             "backend_error",
@@ -180,6 +189,7 @@ mod tests {
             (ErrorKind::PermissionDenied, 502),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::InvalidConfig, 502),
+            (ErrorKind::Full, 507),
             (ErrorKind::Unexpected, 502),
         ];
         for (kind, status) in cases {
