@@ -38,7 +38,10 @@ fn fast_config(double: &VaultDouble) -> VaultConfig {
     }
 }
 
+/// Readiness as the backend stands now: the check result is shared for an interval, so
+/// one interval after the last check a new one is made.
 async fn readyz(app: &TestApp) -> StatusCode {
+    tokio::time::sleep(credbridge::api::SharedCheck::INTERVAL).await;
     let url = format!("http://{}/readyz", app.address);
     app.client.get(url).send().await.unwrap().status()
 }

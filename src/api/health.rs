@@ -23,8 +23,11 @@ use crate::auth::{ReloadOutcome, TokenStore};
 pub struct SharedCheck {
     backend: Arc<dyn Backend>,
     interval: Duration,
-    last: Mutex<Option<(Instant, Result<(), Arc<BackendError>>)>>,
+    last: Mutex<Option<(Instant, CheckResult)>>,
 }
+
+/// A check's outcome, shared by every caller that gets it.
+pub type CheckResult = Result<(), Arc<BackendError>>;
 
 impl SharedCheck {
     pub const INTERVAL: Duration = Duration::from_secs(1);
@@ -38,7 +41,7 @@ impl SharedCheck {
     }
 
     /// The backend's check result, at most `interval` old.
-    pub async fn check(&self) -> Result<(), Arc<BackendError>> {
+    pub async fn check(&self) -> CheckResult {
         let mut last = self.last.lock().await;
         if let Some((at, result)) = last.as_ref() {
             if at.elapsed() < self.interval {

@@ -6,7 +6,14 @@ use serde::{Deserialize, Serialize};
 pub struct MemoryConfig {
     /// Credentials kept at most; a create beyond answers "full". Bounds the memory a
     /// client (or a bug) can make the process take: about 1.2 KiB per credential.
+    // Not serialized at its default: the defaults are merged under whatever `[backend]`
+    // the file names, and another backend's table has no such key.
+    #[serde(skip_serializing_if = "is_default_max_credentials")]
     pub max_credentials: usize,
+}
+
+fn is_default_max_credentials(value: &usize) -> bool {
+    *value == MemoryConfig::DEFAULT_MAX_CREDENTIALS
 }
 
 impl MemoryConfig {
