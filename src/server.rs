@@ -221,12 +221,24 @@ async fn connection(
     watcher: Watcher,
 ) {
     let _open = shared.metrics.as_ref().map(Metrics::connection_opened);
-    let Some(config) = &shared.tls else {
-        return http(&shared, stream, peer, watcher).await;
-    };
+    match &shared.tls {
+        None => http(&shared, stream, peer, watcher).await,
+        // Boxed: a TLS connection's state is large, and plain connections (a sidecar on
+        // loopback) should not carry room for it in every task.
+        Some(config) => Box::pin(tls(&shared, config, stream, peer, watcher)).await,
+    }
+}
+
+async fn tls(
+    shared: &Shared,
+    config: &SharedTlsConfig,
+    stream: TcpStream,
+    peer: SocketAddr,
+    watcher: Watcher,
+) {
     let acceptor = TlsAcceptor::from(config.load_full());
     match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => http(&shared, stream, peer, watcher).await,
+        Ok(Ok(stream)) => http(shared, stream, peer, watcher).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake refused"),
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");

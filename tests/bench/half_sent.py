@@ -14,6 +14,7 @@ Standard library only; the open-file limit is raised to the hard limit for the r
 
 import argparse
 import resource
+import selectors
 import socket
 import time
 import urllib.error
@@ -60,22 +61,38 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    sockets = []
-    failed = 0
+    # All connections are opened at once, non-blocking: against a server that stopped
+    # accepting, a connect only completes once the kernel's backlog has room.
+    pending = []
     for _ in range(args.connections):
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.settimeout(5)
-        try:
-            sock.connect((args.host, args.port))
-            sock.sendall(f"GET {args.base_path[:8]}".encode())
-            sock.setblocking(False)
-        except OSError:
-            failed += 1
+        sock.setblocking(False)
+        sock.connect_ex((args.host, args.port))
+        pending.append(sock)
+    selector = selectors.DefaultSelector()
+    for sock in pending:
+        selector.register(sock, selectors.EVENT_WRITE)
+    sockets = []
+    deadline = time.monotonic() + 10
+    while len(sockets) < len(pending) and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=max(0.0, deadline - time.monotonic())):
+            sock = key.fileobj
+            selector.unregister(sock)
+            if sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0:
+                try:
+                    sock.send(f"GET {args.base_path[:8]}".encode())
+                    sockets.append(sock)
+                    continue
+                except OSError:
+                    pass
             sock.close()
-            continue
-        sockets.append(sock)
+    failed = len(pending) - len(sockets)
+    selector.close()
     opened = time.monotonic()
-    print(f"{len(sockets)} half-sent connections open ({failed} could not connect)")
+    print(
+        f"{len(sockets)} half-sent connections open "
+        f"({failed} could not connect within 10 s)"
+    )
 
     base = f"http://{args.host}:{args.port}{args.base_path}"
     for checkpoint in sorted(float(text) for text in args.checkpoints.split(",")):
