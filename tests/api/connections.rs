@@ -86,8 +86,14 @@ fn closed_for(text: &str, reason: &str) -> f64 {
 async fn thousands_of_half_sent_requests_are_closed_by_the_header_timeout_while_a_valid_client_is_served(
 ) {
     const HOSTILE: usize = 2000;
-    // Both ends of every connection live in this process.
-    credbridge::server::raise_open_file_limit();
+    // Both ends of every connection live in this process, and the server serves half of
+    // what the open-file limit leaves: room for every connection takes about 4 * HOSTILE.
+    let limit = credbridge::server::raise_open_file_limit();
+    assert!(
+        limit.is_none_or(|limit| limit >= 4 * HOSTILE as u64 + 256),
+        "this test needs an open-file limit of at least {} (ulimit -Hn is {limit:?})",
+        4 * HOSTILE + 256
+    );
     let app = TestApp::spawn_with(memory(), |settings| {
         settings.http.header_read_timeout = Duration::from_secs(2);
         settings.metrics.enabled = true;
