@@ -11,19 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use credbridge_adapters::{Backend, SecretText};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::api::{router, AppState, ClientAddr};
+use crate::api::{router, AppState, ClientAddresses, SharedCheck};
 use crate::audit::AuditLog;
-use crate::auth::{generate_token, Authenticator, TokenStore};
+use crate::auth::{generate_token, Authenticator, ReloadOutcome, TokenSources, TokenStore};
 use crate::config::{ConfigError, Settings, TlsSettings};
 use crate::limits::RateLimits;
 use crate::metrics::{MeteredBackend, Metrics};
-use crate::tls::{self, SharedTlsConfig, TlsListener};
+use crate::server::{self, ConnectionLimits};
+use crate::tls::{self, SharedTlsConfig};
 use crate::watch::{ticker, WatchedFiles};
 
 /// Why credbridge could not start.
@@ -59,7 +58,14 @@ pub struct App {
     tokens: TokenStore,
     limits: Option<Arc<RateLimits>>,
     tls: Option<(TlsSettings, SharedTlsConfig)>,
+    connection_limits: ConnectionLimits,
+    metrics: Option<Arc<Metrics>>,
     source: SettingsSource,
+    /// The token entries in force, which reloads start from.
+    token_sources: TokenSources,
+    /// The token files as they were when read, so a change made before serving starts is
+    /// still seen.
+    token_files: WatchedFiles,
     reload_interval: Duration,
     /// Set when no token was configured and one was made for this run.
     generated_token: Option<SecretText>,
@@ -123,7 +129,8 @@ impl App {
             None => Arc::clone(&backend),
         };
         let limits = RateLimits::new(&settings.rate_limit).map(Arc::new);
-        let audit = AuditLog::open(&settings.audit).map_err(StartupError::Audit)?;
+        let audit =
+            AuditLog::open(&settings.audit, metrics.clone()).map_err(StartupError::Audit)?;
         let tls = if settings.tls.enabled() {
             let config = tls::load(&settings.tls).map_err(StartupError::Tls)?;
             Some((
@@ -134,11 +141,16 @@ impl App {
             None
         };
         let state = AppState {
+            clients: ClientAddresses::new(&settings.http)?,
+            readiness: Arc::new(SharedCheck::new(
+                Arc::clone(&served_backend),
+                SharedCheck::INTERVAL,
+            )),
             backend: served_backend,
             tokens: tokens.clone(),
             limits: limits.clone(),
             audit: Arc::new(audit),
-            metrics,
+            metrics: metrics.clone(),
             metrics_auth: settings
                 .metrics
                 .token
@@ -148,13 +160,18 @@ impl App {
             max_body_bytes: settings.http.max_body_bytes,
         };
         let fixed = settings.clone();
+        let token_files = WatchedFiles::new(tokens.current().files().to_vec());
         Ok(Self {
             router: router(state, settings.http.request_timeout),
             backend,
             tokens,
             limits,
             tls,
+            connection_limits: ConnectionLimits::new(settings),
+            metrics,
             source: Arc::new(move || Ok(fixed.clone())),
+            token_sources: TokenSources::new(settings, generated_token.clone()),
+            token_files,
             reload_interval: settings.auth.reload_interval,
             generated_token,
         })
@@ -204,8 +221,13 @@ impl App {
         #[cfg(not(unix))]
         let hangup = None;
         background.spawn(reload_tokens(
-            self.tokens.clone(),
-            Arc::clone(&self.source),
+            TokenReloader {
+                tokens: self.tokens.clone(),
+                sources: self.token_sources,
+                files: self.token_files,
+                source: Arc::clone(&self.source),
+                metrics: self.metrics.clone(),
+            },
             self.reload_interval,
             hangup,
         ));
@@ -218,34 +240,19 @@ impl App {
                 }
             });
         }
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<ClientAddr>();
-        match self.tls {
-            Some((settings, config)) => {
-                background.spawn(tls::watch(settings, Arc::clone(&config)));
-                axum::serve(TlsListener::new(listener, config)?, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-            None => {
-                axum::serve(listener, service)
-                    .with_graceful_shutdown(shutdown)
-                    .await
-            }
-        }
-    }
-}
-
-impl Connected<IncomingStream<'_, TcpListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for ClientAddr {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        ClientAddr(*stream.remote_addr())
+        let tls = self.tls.map(|(settings, config)| {
+            background.spawn(tls::watch(settings, Arc::clone(&config)));
+            config
+        });
+        server::serve(
+            listener,
+            tls,
+            self.router,
+            self.connection_limits,
+            self.metrics,
+            shutdown,
+        )
+        .await
     }
 }
 
@@ -263,16 +270,27 @@ impl NoSignal {
     }
 }
 
-/// Reloads the token list on SIGHUP and whenever a token file changes. A configuration
-/// that fails to load, or that would leave no token at all, is logged and the tokens in
-/// force are kept.
-async fn reload_tokens(
+/// What a token reload needs: where the list lives, what it was read from, and where to
+/// report how the reload went.
+struct TokenReloader {
     tokens: TokenStore,
+    sources: TokenSources,
+    files: WatchedFiles,
     source: SettingsSource,
-    interval: Duration,
-    mut hangup: Option<Hangup>,
-) {
-    let mut files = WatchedFiles::new(tokens.current().files().to_vec());
+    metrics: Option<Arc<Metrics>>,
+}
+
+/// Reloads the token list on SIGHUP and whenever a token file changes, entry by entry
+/// ([`TokenSources::reload`]). Every outcome is logged, counted in the metrics and shown by
+/// `/readyz`.
+async fn reload_tokens(reloader: TokenReloader, interval: Duration, mut hangup: Option<Hangup>) {
+    let TokenReloader {
+        tokens,
+        mut sources,
+        mut files,
+        source,
+        metrics,
+    } = reloader;
     let mut ticks = ticker(interval);
     loop {
         let signalled = async {
@@ -291,28 +309,53 @@ async fn reload_tokens(
             _ = signalled => "SIGHUP",
         };
         let source = Arc::clone(&source);
-        let loaded = tokio::task::spawn_blocking(move || {
-            source().and_then(|settings| Authenticator::from_settings(&settings))
+        let mut working = sources.clone();
+        let reloaded = tokio::task::spawn_blocking(move || {
+            let reloaded = working.reload(source());
+            (working, reloaded)
         })
         .await;
-        match loaded {
-            Ok(Ok(fresh)) => {
-                files.replace(fresh.files().to_vec());
-                let scopes = fresh.scopes().len();
-                if tokens.replace(fresh) {
-                    tracing::info!(reason, scopes, "tokens reloaded");
-                } else {
-                    tracing::warn!(
-                        reason,
-                        "the reloaded configuration has no token; keeping the previous tokens"
-                    );
-                }
+        let reloaded = match reloaded {
+            Ok((working, reloaded)) => {
+                sources = working;
+                reloaded
             }
-            Ok(Err(error)) => {
-                files.rescan();
-                tracing::warn!(reason, %error, "token reload failed; keeping the previous tokens");
+            Err(error) => {
+                tracing::error!(%error, "token reload task failed");
+                continue;
             }
-            Err(error) => tracing::error!(%error, "token reload task failed"),
+        };
+        tokens.apply(&reloaded);
+        files.replace(reloaded.authenticator.files().to_vec());
+        if let Some(metrics) = &metrics {
+            metrics.token_reloaded(reloaded.outcome);
+        }
+        let outcome = reloaded.outcome.as_str();
+        let scopes = reloaded.authenticator.scopes().len();
+        let mut problems = reloaded.problems.iter();
+        if reloaded.outcome == ReloadOutcome::Failed {
+            if let Some(error) = problems.next() {
+                tracing::error!(
+                    reason,
+                    %error,
+                    "the configuration cannot be loaded: the tokens in force stay, each read \
+                     again from its own source"
+                );
+            }
+        }
+        for error in problems {
+            tracing::warn!(reason, %error, "a token entry is left out");
+        }
+        if reloaded.authenticator.is_empty() {
+            tracing::warn!(
+                reason,
+                outcome,
+                "no token is in force: every credential request is refused until one is configured"
+            );
+        } else if reloaded.outcome == ReloadOutcome::Applied {
+            tracing::info!(reason, outcome, scopes, "tokens reloaded");
+        } else {
+            tracing::warn!(reason, outcome, scopes, "tokens reloaded in part");
         }
     }
 }

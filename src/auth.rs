@@ -5,11 +5,12 @@
 //! time, so neither the comparison nor which entry matched shows in the timing.
 //!
 //! The token list can be replaced while serving ([`TokenStore`]): on SIGHUP and when a
-//! token file changes, the configuration is read again and, if it is valid, swapped in
-//! atomically; requests in flight finish with the list they started with.
+//! token file changes, the configuration is read again and its entries applied one by one
+//! ([`TokenSources::reload`]), swapped in atomically; requests in flight finish with the
+//! list they started with.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
@@ -17,7 +18,7 @@ use credbridge_adapters::{Scope, SecretText};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::config::{ConfigError, Settings};
+use crate::config::{validate_token_text, ConfigError, Settings, TokenSettings};
 
 type TokenDigest = [u8; 32];
 
@@ -46,6 +47,29 @@ impl Entry {
             scope,
             expires_at,
         }
+    }
+
+    /// One `[[auth.tokens]]` entry, checked, its file read.
+    fn from_settings(entry: &TokenSettings, key: &str) -> Result<Self, ConfigError> {
+        entry.validate(key)?;
+        let scope = Scope::parse(&entry.scope)
+            .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
+        let expires_at = entry.expiry(key)?;
+        let digest = if let Some(token) = &entry.token {
+            digest(token.expose())
+        } else if let Some(hex_digest) = &entry.sha256 {
+            let mut digest = TokenDigest::default();
+            hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
+                ConfigError::invalid(format!("{key}.sha256"), "must be 64 hex digits")
+            })?;
+            digest
+        } else {
+            let token = entry.read_file(key)?.ok_or_else(|| {
+                ConfigError::invalid(key, "set exactly one of `token`, `sha256` or `file`")
+            })?;
+            digest(token.expose())
+        };
+        Ok(Self::new(digest, scope, expires_at))
     }
 }
 
@@ -118,38 +142,69 @@ fn digest(token: &str) -> TokenDigest {
 }
 
 impl Authenticator {
-    /// The tokens of `token` and `[[auth.tokens]]`, reading token files. Empty when none
-    /// is configured.
-    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+    /// Every valid entry of `token` and `[[auth.tokens]]` (reading token files), and why
+    /// each other entry was left out. Entries stand alone: one that cannot be read, or that
+    /// holds the same token as another (both are left out, since which scope it should see
+    /// is unknown), does not stop the rest. Errors name the entry's key, never its token.
+    pub fn load(settings: &Settings) -> (Self, Vec<ConfigError>) {
         let mut authenticator = Self::default();
+        let mut keys = Vec::new();
+        let mut dropped = Vec::new();
         if let Some(token) = &settings.token {
-            authenticator.add(token, Scope::default());
+            match validate_token_text("token", token) {
+                Ok(()) => {
+                    keys.push("token".to_owned());
+                    authenticator.add(token, Scope::default());
+                }
+                Err(error) => dropped.push(error),
+            }
         }
         for (index, entry) in settings.auth.tokens.iter().enumerate() {
             let key = format!("auth.tokens[{index}]");
-            let scope = Scope::parse(&entry.scope)
-                .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
-            let expires_at = entry.expiry(&key)?;
-            let digest = if let Some(token) = &entry.token {
-                digest(token.expose())
-            } else if let Some(hex_digest) = &entry.sha256 {
-                let mut digest = TokenDigest::default();
-                hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
-                    ConfigError::invalid(format!("{key}.sha256"), "must be 64 hex digits")
-                })?;
-                digest
-            } else {
-                let Some(token) = entry.read_file(&key)? else {
-                    continue;
-                };
-                authenticator.files.extend(entry.file.clone());
-                digest(token.expose())
-            };
-            authenticator
-                .entries
-                .push(Entry::new(digest, scope, expires_at));
+            // Watched even when it cannot be read now, so that fixing it applies it.
+            authenticator.files.extend(entry.file.clone());
+            match Entry::from_settings(entry, &key) {
+                Ok(loaded) => {
+                    keys.push(key);
+                    authenticator.entries.push(loaded);
+                }
+                Err(error) => dropped.push(error),
+            }
         }
-        Ok(authenticator)
+        let mut keep = vec![true; authenticator.entries.len()];
+        for later in 1..authenticator.entries.len() {
+            // Only the first earlier twin is named; a third copy is named against it too.
+            let earlier = (0..later).find(|&earlier| {
+                authenticator.entries[earlier].digest == authenticator.entries[later].digest
+            });
+            if let Some(earlier) = earlier {
+                keep[earlier] = false;
+                keep[later] = false;
+                dropped.push(ConfigError::invalid(
+                    keys[later].clone(),
+                    format!(
+                        "holds the same token as {}: a token maps to one scope only, so \
+                         neither entry is used",
+                        keys[earlier]
+                    ),
+                ));
+            }
+        }
+        let mut kept = keep.into_iter();
+        authenticator
+            .entries
+            .retain(|_| kept.next().unwrap_or(false));
+        (authenticator, dropped)
+    }
+
+    /// Like [`Authenticator::load`], but every entry must be valid: for start-up and
+    /// `check-config`, where a mistake is best refused at once.
+    pub fn from_settings(settings: &Settings) -> Result<Self, ConfigError> {
+        let (authenticator, dropped) = Self::load(settings);
+        match dropped.into_iter().next() {
+            Some(error) => Err(error),
+            None => Ok(authenticator),
+        }
     }
 
     /// One token in the default scope.
@@ -218,28 +273,149 @@ impl Authenticator {
     }
 }
 
-/// The token list in force, replaceable while serving.
+/// The token list in force, replaceable while serving, and how its last reload went.
 #[derive(Clone, Default)]
-pub struct TokenStore(Arc<ArcSwap<Authenticator>>);
+pub struct TokenStore {
+    current: Arc<ArcSwap<Authenticator>>,
+    last_reload: Arc<Mutex<Option<(ReloadOutcome, SystemTime)>>>,
+}
 
 impl TokenStore {
     pub fn new(authenticator: Authenticator) -> Self {
-        Self(Arc::new(ArcSwap::from_pointee(authenticator)))
+        Self {
+            current: Arc::new(ArcSwap::from_pointee(authenticator)),
+            last_reload: Arc::default(),
+        }
     }
 
     /// The current list: a lock-free load.
     pub fn current(&self) -> arc_swap::Guard<Arc<Authenticator>> {
-        self.0.load()
+        self.current.load()
     }
 
-    /// Swaps in a new list, unless it holds no token at all (which would lock every
-    /// caller out); returns whether it was swapped.
-    pub fn replace(&self, authenticator: Authenticator) -> bool {
-        if authenticator.is_empty() {
-            return false;
+    /// Swaps in the list a reload produced, even an empty one (which refuses every
+    /// caller: removing every token must revoke every token), and notes the outcome.
+    pub fn apply(&self, reloaded: &Reloaded) {
+        self.current.store(Arc::new(reloaded.authenticator.clone()));
+        *self
+            .last_reload
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((reloaded.outcome, SystemTime::now()));
+    }
+
+    /// The outcome and time of the last reload; `None` before the first.
+    pub fn last_reload(&self) -> Option<(ReloadOutcome, SystemTime)> {
+        *self
+            .last_reload
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How a reload of the token list went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    /// The configuration loaded, and every token entry in it is in force.
+    Applied,
+    /// The configuration loaded, but some entries were left out (each is logged): the
+    /// others are in force.
+    Partial,
+    /// The configuration could not be loaded at all: the entries in force were read again
+    /// from their own sources (see [`TokenSources::reload`]).
+    Failed,
+}
+
+impl ReloadOutcome {
+    pub const ALL: [ReloadOutcome; 3] = [Self::Applied, Self::Partial, Self::Failed];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReloadOutcome::Applied => "applied",
+            ReloadOutcome::Partial => "partial",
+            ReloadOutcome::Failed => "failed",
         }
-        self.0.store(Arc::new(authenticator));
-        true
+    }
+}
+
+/// What a reload produced: the new list, and every problem met on the way.
+pub struct Reloaded {
+    pub outcome: ReloadOutcome,
+    pub authenticator: Authenticator,
+    /// Each names the key at fault, never a token.
+    pub problems: Vec<ConfigError>,
+}
+
+/// The token entries last applied, which a reload starts from.
+#[derive(Clone, Default)]
+pub struct TokenSources {
+    token: Option<SecretText>,
+    entries: Vec<TokenSettings>,
+    /// The token made for this run when none was configured; kept while the configuration
+    /// still names none.
+    generated: Option<SecretText>,
+}
+
+impl TokenSources {
+    pub fn new(settings: &Settings, generated: Option<SecretText>) -> Self {
+        Self {
+            token: settings.token.clone(),
+            entries: settings.auth.tokens.clone(),
+            generated,
+        }
+    }
+
+    /// The token list of a freshly loaded configuration, entry by entry.
+    ///
+    /// When the configuration cannot be loaded at all (it no longer parses, or another of
+    /// its keys is invalid), nothing says what the operator meant, so the entries last
+    /// applied stay, read again from their own sources: a `file` entry takes what its file
+    /// holds now, and is dropped when the file cannot be read. Reads token files: call it
+    /// off the async runtime.
+    pub fn reload(&mut self, loaded: Result<Settings, ConfigError>) -> Reloaded {
+        match loaded {
+            Ok(settings) => {
+                self.token = settings.token;
+                self.entries = settings.auth.tokens;
+                let (authenticator, problems) = self.load();
+                Reloaded {
+                    outcome: if problems.is_empty() {
+                        ReloadOutcome::Applied
+                    } else {
+                        ReloadOutcome::Partial
+                    },
+                    authenticator,
+                    problems,
+                }
+            }
+            Err(error) => {
+                let (authenticator, dropped) = self.load();
+                let mut problems = vec![error];
+                problems.extend(dropped);
+                Reloaded {
+                    outcome: ReloadOutcome::Failed,
+                    authenticator,
+                    problems,
+                }
+            }
+        }
+    }
+
+    fn load(&self) -> (Authenticator, Vec<ConfigError>) {
+        if let (None, true, Some(generated)) =
+            (&self.token, self.entries.is_empty(), &self.generated)
+        {
+            return (Authenticator::single(generated), Vec::new());
+        }
+        let settings = Settings {
+            token: self.token.clone(),
+            auth: crate::config::AuthSettings {
+                tokens: self.entries.clone(),
+                ..Default::default()
+            },
+            ..Settings::default()
+        };
+        Authenticator::load(&settings)
     }
 }
 
@@ -390,23 +566,205 @@ mod tests {
         );
     }
 
+    fn inline(token: &str, scope: &str) -> TokenSettings {
+        TokenSettings {
+            token: Some(SecretText::new(token)),
+            ..entry(scope)
+        }
+    }
+
+    fn scope_of(auth: &Authenticator, token: &str) -> Option<String> {
+        auth.authenticate(token)
+            .ok()
+            .map(|identity| identity.scope.to_string())
+    }
+
     #[test]
-    fn the_store_refuses_an_empty_list() {
+    fn a_reload_applies_the_valid_entries_and_names_the_others() {
+        let mut sources = TokenSources::default();
+        let reloaded = sources.reload(Ok(settings(vec![
+            inline("kept-token-0123456789", "a"),
+            TokenSettings {
+                file: Some("/nonexistent/credbridge-token".into()),
+                ..entry("b")
+            },
+            TokenSettings {
+                expires_at: Some("soon".into()),
+                ..inline("badly-dated-token-0123", "c")
+            },
+        ])));
+        assert_eq!(reloaded.outcome, ReloadOutcome::Partial);
+        assert_eq!(
+            scope_of(&reloaded.authenticator, "kept-token-0123456789").as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            scope_of(&reloaded.authenticator, "badly-dated-token-0123"),
+            None
+        );
+        let problems: Vec<String> = reloaded.problems.iter().map(ToString::to_string).collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("auth.tokens[1].file: cannot read"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[1].starts_with("auth.tokens[2].expires_at"),
+            "{problems:?}"
+        );
+        assert!(
+            !problems.concat().contains("badly-dated-token"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_reload_to_no_token_at_all_revokes_every_token() {
         let store = TokenStore::new(Authenticator::single(&SecretText::new(
-            "first-token-0123456789",
+            "revoked-token-0123456789",
         )));
-        assert!(!store.replace(Authenticator::default()));
+        let mut sources = TokenSources::new(
+            &settings(vec![inline("revoked-token-0123456789", "default")]),
+            None,
+        );
+        let reloaded = sources.reload(Ok(settings(Vec::new())));
+        assert_eq!(reloaded.outcome, ReloadOutcome::Applied);
+        store.apply(&reloaded);
+        assert!(store.current().is_empty());
         assert!(store
             .current()
-            .authenticate("first-token-0123456789")
-            .is_ok());
-        assert!(store.replace(Authenticator::single(&SecretText::new(
-            "second-token-0123456789"
-        ))));
-        assert!(store
-            .current()
-            .authenticate("first-token-0123456789")
+            .authenticate("revoked-token-0123456789")
             .is_err());
+        assert_eq!(
+            store.last_reload().map(|(outcome, _)| outcome),
+            Some(ReloadOutcome::Applied)
+        );
+    }
+
+    #[test]
+    fn a_generated_token_stays_while_the_configuration_names_none() {
+        let generated = SecretText::new("cbt_generated-token-0123456789");
+        let mut sources = TokenSources::new(&Settings::default(), Some(generated));
+        let reloaded = sources.reload(Ok(Settings::default()));
+        assert_eq!(reloaded.outcome, ReloadOutcome::Applied);
+        assert!(scope_of(&reloaded.authenticator, "cbt_generated-token-0123456789").is_some());
+        // Once the configuration names a token, the generated one is gone.
+        let reloaded = sources.reload(Ok(settings(vec![inline("chosen-token-0123456789", "s")])));
+        assert!(scope_of(&reloaded.authenticator, "cbt_generated-token-0123456789").is_none());
+        assert!(scope_of(&reloaded.authenticator, "chosen-token-0123456789").is_some());
+    }
+
+    #[test]
+    fn a_configuration_that_no_longer_loads_keeps_the_entries_and_rereads_their_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "leaked-file-token-0123456789").unwrap();
+        let mut sources = TokenSources::new(
+            &settings(vec![
+                inline("inline-token-0123456789", "a"),
+                TokenSettings {
+                    file: Some(file.clone()),
+                    ..entry("b")
+                },
+            ]),
+            None,
+        );
+        // The operator rotates the leaked file token while the config file is broken.
+        std::fs::write(&file, "rotated-file-token-0123456789").unwrap();
+        let broken = || {
+            Err(ConfigError::invalid(
+                "base_path",
+                "must look like /api/v1/credentials",
+            ))
+        };
+        let reloaded = sources.reload(broken());
+        assert_eq!(reloaded.outcome, ReloadOutcome::Failed);
+        assert_eq!(
+            reloaded.problems[0].to_string(),
+            "base_path: must look like /api/v1/credentials"
+        );
+        let auth = &reloaded.authenticator;
+        assert!(scope_of(auth, "inline-token-0123456789").is_some());
+        assert!(scope_of(auth, "rotated-file-token-0123456789").is_some());
+        assert!(scope_of(auth, "leaked-file-token-0123456789").is_none());
+
+        std::fs::remove_file(&file).unwrap();
+        let reloaded = sources.reload(broken());
+        assert!(scope_of(&reloaded.authenticator, "rotated-file-token-0123456789").is_none());
+        assert!(scope_of(&reloaded.authenticator, "inline-token-0123456789").is_some());
+        assert!(reloaded.problems[1]
+            .to_string()
+            .starts_with("auth.tokens[1].file"));
+    }
+
+    #[test]
+    fn the_same_token_in_two_entries_is_refused_naming_both_and_neither_is_used() {
+        let twins = settings(vec![
+            inline("twin-token-0123456789", "a"),
+            inline("other-token-0123456789", "b"),
+            TokenSettings {
+                sha256: Some(token_sha256_hex("twin-token-0123456789")),
+                ..entry("c")
+            },
+        ]);
+        let error = Authenticator::from_settings(&twins)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("auth.tokens[2]: holds the same token as auth.tokens[0]"),
+            "{error}"
+        );
+        assert!(!error.contains("twin-token"), "{error}");
+        let (auth, dropped) = Authenticator::load(&twins);
+        assert_eq!(dropped.len(), 1);
+        assert_eq!(scope_of(&auth, "twin-token-0123456789"), None);
+        assert_eq!(
+            scope_of(&auth, "other-token-0123456789").as_deref(),
+            Some("b")
+        );
+    }
+
+    #[test]
+    fn every_form_of_token_is_checked_for_length_and_guessable_hashes_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "short\n").unwrap();
+        let cases = [
+            (
+                inline("short", "s"),
+                "auth.tokens[0].token: a token must be at least 16",
+            ),
+            (
+                TokenSettings {
+                    file: Some(file),
+                    ..entry("s")
+                },
+                "auth.tokens[0].file: a token must be at least 16",
+            ),
+            (
+                TokenSettings {
+                    sha256: Some(token_sha256_hex("test").to_uppercase()),
+                    ..entry("s")
+                },
+                "auth.tokens[0].sha256: is the hash of a well-known example string",
+            ),
+        ];
+        for (entry, expected) in cases {
+            let error = Authenticator::from_settings(&settings(vec![entry]))
+                .unwrap_err()
+                .to_string();
+            assert!(error.starts_with(expected), "{error}");
+        }
+        let error = Authenticator::from_settings(&Settings {
+            token: Some(SecretText::new("short")),
+            ..Settings::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.starts_with("token: a token must be at least 16"),
+            "{error}"
+        );
     }
 
     #[test]

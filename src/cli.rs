@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::app::{shutdown_signal, App};
 use crate::auth::{token_sha256_hex, Authenticator};
-use crate::config::{LogFormat, Overrides, Settings};
+use crate::config::{validate_token_text, LogFormat, Overrides, Settings};
 use crate::migrate::{ItemReport, Plan, Progress, SourceDeletion, Summary};
 use crate::telemetry;
 
@@ -191,6 +191,8 @@ pub fn run(cli: Cli) -> ExitCode {
 fn serve(config: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
     let settings = Settings::load(config.as_deref(), &overrides).map_err(|e| e.to_string())?;
     let _log_guard = telemetry::init(&settings.log)?;
+    let open_files = crate::server::raise_open_file_limit();
+    tracing::debug!(?open_files, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -308,6 +310,9 @@ fn hash_token() -> Result<(), String> {
     if token.is_empty() {
         return Err("no token on standard input".to_owned());
     }
+    // The same rules as a token given in place: a hash does not make a short token safe.
+    validate_token_text("the token on standard input", &SecretText::new(token))
+        .map_err(|error| error.to_string())?;
     println!("{}", token_sha256_hex(token));
     Ok(())
 }

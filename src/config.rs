@@ -42,6 +42,30 @@ pub fn reserved_key(tool: &str, what: &str) -> Key {
     key
 }
 
+/// Bounds of `http.max_header_bytes`: room for a bearer token and the usual headers, and
+/// below hyper's own read buffer limit, beyond which the setting would have no effect.
+const MAX_HEADER_BYTES: std::ops::RangeInclusive<usize> = 1024..=256 * 1024;
+/// Strings whose SHA-256 shows up in examples and tutorials: a `sha256` entry equal to the
+/// hash of one of them names a token anyone can guess.
+const GUESSABLE_TOKENS: &[&str] = &[
+    "",
+    "test",
+    "token",
+    "secret",
+    "password",
+    "changeme",
+    "change-me",
+    "admin",
+    "example",
+    "default",
+    "credbridge",
+    "skyvern",
+    "123456",
+    "12345678",
+    "letmein",
+    "dev",
+];
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -127,7 +151,7 @@ fn default_scope() -> String {
     Scope::DEFAULT.to_owned()
 }
 
-/// `[http]`: limits on each request.
+/// `[http]`: limits on each request and each connection, and who the client is.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct HttpSettings {
@@ -137,6 +161,26 @@ pub struct HttpSettings {
     /// Skyvern's own 10 s connection-test timeout, so Skyvern sees our answer.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+    /// Time a client has to send a request's head (request line and headers): from the
+    /// moment its connection opens (after the TLS handshake), or from the first byte of a
+    /// later request on a kept-alive connection. Then the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may wait for its next request (or take to read
+    /// its response) before it is closed. Idle connections are also the first closed when
+    /// `max_connections` is reached.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// Connections open at once, TLS handshakes included. Further connections wait in the
+    /// kernel's listen backlog until one closes.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers); larger gets 431.
+    pub max_header_bytes: usize,
+    /// Reverse proxies, as addresses or CIDR ranges, whose `client_address_header` is
+    /// believed. Empty: the client is the TCP peer.
+    pub trusted_proxies: Vec<String>,
+    /// The header trusted proxies name the client in.
+    pub client_address_header: ClientAddressHeader,
 }
 
 impl Default for HttpSettings {
@@ -144,8 +188,24 @@ impl Default for HttpSettings {
         Self {
             max_body_bytes: 64 * 1024,
             request_timeout: Duration::from_secs(8),
+            header_read_timeout: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 4096,
+            max_header_bytes: 16 * 1024,
+            trusted_proxies: Vec::new(),
+            client_address_header: ClientAddressHeader::XForwardedFor,
         }
     }
+}
+
+/// Where a trusted proxy writes the address of the client it forwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ClientAddressHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
 }
 
 /// `[tls]`: HTTPS. Off unless `cert_file` and `key_file` are set.
@@ -165,6 +225,9 @@ pub struct TlsSettings {
     /// without a restart.
     #[serde(with = "humantime_serde")]
     pub reload_interval: Duration,
+    /// Time a client has to finish its TLS handshake; then the connection is closed.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
 }
 
 impl Default for TlsSettings {
@@ -174,6 +237,7 @@ impl Default for TlsSettings {
             key_file: None,
             client_ca_file: None,
             reload_interval: Duration::from_secs(30),
+            handshake_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -204,8 +268,8 @@ impl Default for RateLimitSettings {
     fn default() -> Self {
         Self {
             enabled: true,
-            per_token_per_second: 100,
-            per_token_burst: 200,
+            per_token_per_second: 500,
+            per_token_burst: 1000,
             auth_failures_per_minute: 30,
             auth_failures_burst: 10,
         }
@@ -371,30 +435,14 @@ impl Settings {
         scopes
     }
 
-    /// Checks what types alone cannot.
+    /// Checks what types alone cannot. Token entries are checked one by one where they are
+    /// read ([`crate::auth::Authenticator::load`]), so a reload can apply the valid ones.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_base_path(&self.base_path)?;
         self.backend
             .validate()
             .map_err(|error| ConfigError::Backend(format!("backend: {error}")))?;
-        if self.http.max_body_bytes == 0 {
-            return Err(ConfigError::invalid(
-                "http.max_body_bytes",
-                "must be above 0",
-            ));
-        }
-        if self.http.request_timeout.is_zero() {
-            return Err(ConfigError::invalid(
-                "http.request_timeout",
-                "must be above 0",
-            ));
-        }
-        if let Some(token) = &self.token {
-            validate_token_text("token", token)?;
-        }
-        for (index, entry) in self.auth.tokens.iter().enumerate() {
-            entry.validate(&format!("auth.tokens[{index}]"))?;
-        }
+        self.validate_http()?;
         if self.auth.reload_interval.is_zero() {
             return Err(ConfigError::invalid(
                 "auth.reload_interval",
@@ -434,6 +482,43 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_http(&self) -> Result<(), ConfigError> {
+        let http = &self.http;
+        for (key, value) in [
+            ("http.request_timeout", http.request_timeout),
+            ("http.header_read_timeout", http.header_read_timeout),
+            ("http.idle_timeout", http.idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(key, "must be above 0"));
+            }
+        }
+        if http.max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "http.max_body_bytes",
+                "must be above 0",
+            ));
+        }
+        if http.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                "http.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if !MAX_HEADER_BYTES.contains(&http.max_header_bytes) {
+            return Err(ConfigError::invalid(
+                "http.max_header_bytes",
+                format!(
+                    "must be between {} and {}",
+                    MAX_HEADER_BYTES.start(),
+                    MAX_HEADER_BYTES.end()
+                ),
+            ));
+        }
+        trusted_proxies(http)?;
+        Ok(())
+    }
+
     fn validate_tls(&self) -> Result<(), ConfigError> {
         let tls = &self.tls;
         match (&tls.cert_file, &tls.key_file) {
@@ -457,11 +542,13 @@ impl Settings {
                 "needs tls.cert_file and tls.key_file",
             ));
         }
-        if tls.reload_interval.is_zero() {
-            return Err(ConfigError::invalid(
-                "tls.reload_interval",
-                "must be above 0",
-            ));
+        for (key, value) in [
+            ("tls.reload_interval", tls.reload_interval),
+            ("tls.handshake_timeout", tls.handshake_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(ConfigError::invalid(key, "must be above 0"));
+            }
         }
         Ok(())
     }
@@ -597,7 +684,28 @@ fn validate_base_path(path: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn validate_token_text(key: &str, token: &SecretText) -> Result<(), ConfigError> {
+/// `http.trusted_proxies` as networks; a bare address is a network of one.
+pub fn trusted_proxies(http: &HttpSettings) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    http.trusted_proxies
+        .iter()
+        .enumerate()
+        .map(|(index, text)| {
+            let text = text.trim();
+            text.parse::<ipnet::IpNet>()
+                .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map(|net| net.trunc())
+                .map_err(|_| {
+                    ConfigError::invalid(
+                        format!("http.trusted_proxies[{index}]"),
+                        "must be an IP address or a CIDR range such as 10.0.0.0/8 or fd00::/8",
+                    )
+                })
+        })
+        .collect()
+}
+
+/// Checks the text of a token: long enough to be unguessable, and plain.
+pub fn validate_token_text(key: &str, token: &SecretText) -> Result<(), ConfigError> {
     let text = token.expose();
     if text.chars().count() < MIN_TOKEN_LEN {
         return Err(ConfigError::invalid(
@@ -615,7 +723,8 @@ fn validate_token_text(key: &str, token: &SecretText) -> Result<(), ConfigError>
 }
 
 impl TokenSettings {
-    fn validate(&self, key: &str) -> Result<(), ConfigError> {
+    /// Checks the entry without reading its file.
+    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
         let given = [
             self.token.is_some(),
             self.sha256.is_some(),
@@ -635,6 +744,17 @@ impl TokenSettings {
                 return Err(ConfigError::invalid(
                     format!("{key}.sha256"),
                     "must be 64 hex digits, as printed by `credbridge hash-token`",
+                ));
+            }
+            let digest = digest.to_ascii_lowercase();
+            if GUESSABLE_TOKENS
+                .iter()
+                .any(|guessable| crate::auth::token_sha256_hex(guessable) == digest)
+            {
+                return Err(ConfigError::invalid(
+                    format!("{key}.sha256"),
+                    "is the hash of a well-known example string, which anyone can guess: \
+                     hash a long random token instead, with `credbridge hash-token`",
                 ));
             }
         }
@@ -695,6 +815,8 @@ mod tests {
             .extract()
             .map_err(Box::new)?;
         settings.validate()?;
+        // Token entries are checked where they are read.
+        crate::auth::Authenticator::from_settings(&settings)?;
         Ok(settings)
     }
 
@@ -762,6 +884,22 @@ mod tests {
             ),
             ("base_path = \"/api/\"", "base_path"),
             ("[http]\nrequest_timeout = \"0s\"", "http.request_timeout"),
+            (
+                "[http]\nheader_read_timeout = \"0s\"",
+                "http.header_read_timeout",
+            ),
+            ("[http]\nidle_timeout = \"0s\"", "http.idle_timeout"),
+            ("[http]\nmax_connections = 0", "http.max_connections"),
+            ("[http]\nmax_header_bytes = 100", "http.max_header_bytes"),
+            (
+                "[http]\ntrusted_proxies = [\"10.0.0.0/8\", \"proxy.internal\"]",
+                "http.trusted_proxies[1]",
+            ),
+            ("[tls]\nhandshake_timeout = \"0s\"", "tls.handshake_timeout"),
+            (
+                "[backend]\nkind = \"memory\"\nmax_credentials = 0",
+                "backend: backend.max_credentials",
+            ),
         ];
         for (toml, key) in cases {
             let error = with_toml(toml).unwrap_err().to_string();
@@ -854,6 +992,24 @@ mod tests {
             .collect();
         assert_eq!(scopes, ["default", "team-b"]);
         assert!(with_toml("").unwrap().token_scopes().is_empty());
+    }
+
+    #[test]
+    fn trusted_proxies_take_addresses_and_ranges_and_the_header_is_named() {
+        let settings = with_toml(
+            "[http]\ntrusted_proxies = [\"10.0.0.7\", \"172.16.0.0/12\", \"fd00::/8\"]\n\
+             client_address_header = \"forwarded\"",
+        )
+        .unwrap();
+        assert_eq!(trusted_proxies(&settings.http).unwrap().len(), 3);
+        assert_eq!(
+            settings.http.client_address_header,
+            ClientAddressHeader::Forwarded
+        );
+        let error = with_toml("[http]\nclient_address_header = \"x-real-ip\"")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("client_address_header"), "{error}");
     }
 
     #[test]

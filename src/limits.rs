@@ -1,15 +1,17 @@
 //! Request budgets: per token, and per client address for requests without a valid token.
 //!
 //! A token over its budget gets 429 until it refills. An address that keeps failing
-//! authentication gets 429 for every request, whatever token it presents next, until its
-//! failure budget refills: guessing tokens becomes slow, and the guesser cannot tell a
-//! right guess from a wrong one while blocked.
+//! authentication gets 429 instead of 401 for requests without a valid token until its
+//! failure budget refills. A valid token is never refused for what other requests from
+//! its address did: in a sidecar deployment every process on the host shares one address,
+//! and a misconfigured neighbour must not lock Skyvern out. Guessing stays hopeless
+//! because tokens are long (at least 16 characters, random ones far longer), not because
+//! of this budget.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -36,7 +38,6 @@ impl Limit {
 pub struct RateLimits {
     per_token: DefaultKeyedRateLimiter<Fingerprint>,
     failures: DefaultKeyedRateLimiter<IpAddr>,
-    blocked_until: DashMap<IpAddr, Instant>,
 }
 
 fn non_zero(value: u32) -> NonZeroU32 {
@@ -55,33 +56,15 @@ impl RateLimits {
                 Quota::per_minute(non_zero(settings.auth_failures_per_minute))
                     .allow_burst(non_zero(settings.auth_failures_burst)),
             ),
-            blocked_until: DashMap::new(),
         })
     }
 
-    /// Refuses an address that is serving a block for failed authentication.
-    pub fn check_address(&self, address: IpAddr) -> Result<(), Duration> {
-        let Some(until) = self.blocked_until.get(&address).map(|entry| *entry) else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if until > now {
-            return Err(until - now);
-        }
-        self.blocked_until.remove(&address);
-        Ok(())
-    }
-
-    /// Counts a failed authentication; past the budget, blocks the address.
+    /// Counts a failed authentication from `address`; past its budget, says how long until
+    /// the budget allows another.
     pub fn record_failure(&self, address: IpAddr) -> Result<(), Duration> {
-        match self.failures.check_key(&address) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                self.blocked_until.insert(address, Instant::now() + wait);
-                Err(wait)
-            }
-        }
+        self.failures
+            .check_key(&address)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Spends one request of a token's budget.
@@ -96,8 +79,6 @@ impl RateLimits {
     pub fn prune(&self) {
         self.per_token.retain_recent();
         self.failures.retain_recent();
-        let now = Instant::now();
-        self.blocked_until.retain(|_, until| *until > now);
     }
 }
 
@@ -136,15 +117,17 @@ mod tests {
     }
 
     #[test]
-    fn repeated_failures_block_the_address_but_not_others() {
+    fn failures_past_the_budget_are_refused_for_that_address_only() {
         let limits = limits(2);
-        let (bad, good) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
+        let (bad, other) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]));
         assert!(limits.record_failure(bad).is_ok());
         assert!(limits.record_failure(bad).is_ok());
-        assert!(limits.check_address(bad).is_ok());
-        assert!(limits.record_failure(bad).is_err());
-        assert!(limits.check_address(bad).is_err());
-        assert!(limits.check_address(good).is_ok());
+        let wait = limits.record_failure(bad).unwrap_err();
+        assert!(
+            wait > Duration::ZERO && wait <= Duration::from_secs(60),
+            "{wait:?}"
+        );
+        assert!(limits.record_failure(other).is_ok());
     }
 
     #[test]

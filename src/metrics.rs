@@ -1,4 +1,5 @@
-//! Prometheus metrics: requests, latencies, backend calls, auth failures, rate limiting.
+//! Prometheus metrics: requests, latencies, backend calls, auth failures, rate limiting,
+//! connections, token reloads and the audit queue.
 //!
 //! Labels are route templates, methods, statuses, backend kinds, operation names and
 //! outcomes: never a credential id, a scope or anything a caller sent. Each app owns its
@@ -17,6 +18,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::auth::ReloadOutcome;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -54,6 +57,11 @@ struct LimitLabels {
     limit: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
 fn latency_histogram() -> Histogram {
     // 0.5 ms to about 16 s.
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -72,6 +80,11 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
     login_expiry: Gauge,
+    connections: Gauge,
+    connections_closed: Family<ReasonLabels, Counter>,
+    token_reloads: Family<OutcomeLabels, Counter>,
+    token_reload_failing: Gauge,
+    audit_queue_full: Counter,
 }
 
 /// A request method as a label: the standard ones by name, anything else as `other`, so a
@@ -104,6 +117,17 @@ impl Metrics {
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let rate_limited = Family::<LimitLabels, Counter>::default();
         let login_expiry = Gauge::default();
+        let connections = Gauge::default();
+        let connections_closed = Family::<ReasonLabels, Counter>::default();
+        let token_reloads = Family::<OutcomeLabels, Counter>::default();
+        // Every outcome is exported from the start, at 0, so rates over it are defined.
+        for outcome in ReloadOutcome::ALL {
+            drop(token_reloads.get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            }));
+        }
+        let token_reload_failing = Gauge::default();
+        let audit_queue_full = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -139,6 +163,34 @@ impl Metrics {
             "Seconds until the backend login (a Vault token) expires; 0 when it does not expire",
             login_expiry.clone(),
         );
+        registry.register(
+            "http_connections",
+            "Open client connections, TLS handshakes included",
+            connections.clone(),
+        );
+        registry.register(
+            "http_connections_closed",
+            "Client connections closed by credbridge, by reason: header_read_timeout, \
+             idle_timeout, tls_handshake_timeout, or reclaimed (idle, closed to make room \
+             under http.max_connections)",
+            connections_closed.clone(),
+        );
+        registry.register(
+            "token_reloads",
+            "Reloads of the token list, by outcome: applied, partial (some entries left \
+             out), failed (the configuration did not load)",
+            token_reloads.clone(),
+        );
+        registry.register(
+            "token_reload_failing",
+            "1 when the last token reload did not apply in full, else 0",
+            token_reload_failing.clone(),
+        );
+        registry.register(
+            "audit_queue_full",
+            "Audit lines that found the audit queue full and made their request wait",
+            audit_queue_full.clone(),
+        );
         Self {
             registry,
             routes: routes
@@ -153,7 +205,39 @@ impl Metrics {
             auth_failures,
             rate_limited,
             login_expiry,
+            connections,
+            connections_closed,
+            token_reloads,
+            token_reload_failing,
+            audit_queue_full,
         }
+    }
+
+    /// Counts an open connection until the returned guard is dropped.
+    pub fn connection_opened(self: &Arc<Self>) -> OpenConnection {
+        self.connections.inc();
+        OpenConnection(Arc::clone(self))
+    }
+
+    /// `reason` is one of those listed in the metric's help.
+    pub fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    pub fn token_reloaded(&self, outcome: ReloadOutcome) {
+        self.token_reloads
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.as_str(),
+            })
+            .inc();
+        self.token_reload_failing
+            .set(i64::from(outcome != ReloadOutcome::Applied));
+    }
+
+    pub fn audit_queue_full(&self) {
+        self.audit_queue_full.inc();
     }
 
     /// Counts and times a request; `route` is its matched template, if any.
@@ -225,10 +309,24 @@ impl Metrics {
             .unwrap_or(0);
         self.login_expiry
             .set(i64::try_from(seconds).unwrap_or(i64::MAX));
+        self.text()
+    }
+
+    /// The exposition text as the metrics stand.
+    pub(crate) fn text(&self) -> String {
         let mut text = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
+    }
+}
+
+/// An open connection, counted in `credbridge_http_connections` while it lives.
+pub struct OpenConnection(Arc<Metrics>);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.connections.dec();
     }
 }
 

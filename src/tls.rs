@@ -3,29 +3,20 @@
 //!
 //! The whole `ServerConfig` sits behind an `ArcSwap`: each new connection handshakes with
 //! the config in force when it arrived, so a renewed certificate (or CA bundle) is served
-//! without a restart and without disturbing open connections. Handshakes run in their own
-//! tasks, so one slow client cannot hold up the accept loop.
+//! without a restart and without disturbing open connections. The handshakes themselves
+//! run in each connection's task, bounded in time and number (`crate::server`).
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::server::TlsStream;
-use tokio_rustls::TlsAcceptor;
 
 use crate::config::TlsSettings;
 use crate::watch::{ticker, WatchedFiles};
-
-/// How long a client may take to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The TLS configuration in force, replaceable while serving.
 pub type SharedTlsConfig = Arc<ArcSwap<ServerConfig>>;
@@ -125,77 +116,5 @@ pub async fn watch(settings: TlsSettings, config: SharedTlsConfig) {
             }
             Err(error) => tracing::error!(%error, "TLS reload task failed"),
         }
-    }
-}
-
-/// A listener that hands axum connections whose TLS handshake is done.
-pub struct TlsListener {
-    connections: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local_addr: SocketAddr,
-    accept_loop: tokio::task::JoinHandle<()>,
-}
-
-impl TlsListener {
-    pub fn new(listener: TcpListener, config: SharedTlsConfig) -> std::io::Result<Self> {
-        let local_addr = listener.local_addr()?;
-        let (sender, connections) = mpsc::channel(256);
-        let accept_loop = tokio::spawn(accept_loop(listener, config, sender));
-        Ok(Self {
-            connections,
-            local_addr,
-            accept_loop,
-        })
-    }
-}
-
-impl Drop for TlsListener {
-    fn drop(&mut self) {
-        self.accept_loop.abort();
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    config: SharedTlsConfig,
-    sender: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    loop {
-        let (stream, address) = match listener.accept().await {
-            Ok(accepted) => accepted,
-            Err(error) => {
-                // Out of file descriptors, typically: back off instead of spinning.
-                tracing::error!(%error, "cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let acceptor = TlsAcceptor::from(config.load_full());
-        let sender = sender.clone();
-        tokio::spawn(async move {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => {
-                    let _ = sender.send((tls, address)).await;
-                }
-                Ok(Err(error)) => tracing::debug!(%address, %error, "TLS handshake refused"),
-                Err(_) => tracing::debug!(%address, "TLS handshake timed out"),
-            }
-        });
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.connections.recv().await {
-            Some(connection) => connection,
-            // The accept loop never ends on its own; if it did, there is nothing to accept.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.local_addr)
     }
 }

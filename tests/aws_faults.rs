@@ -1,6 +1,6 @@
 //! The AWS backend beyond the shared suites, through the whole service where it matters:
-//! an endpoint that goes away or stops answering, secrets in their recovery window, what a
-//! created secret carries, and listing past one page. Against moto, which `tests/run`
+//! an endpoint that goes away or stops answering, secrets in their recovery window, deletes
+//! refused as invalid, what a created secret carries, and listing past one page. Against moto, which `tests/run`
 //! starts and names in `CREDBRIDGE_TEST_AWS_ENDPOINT`, behind a proxy the tests can cut.
 #![cfg(feature = "aws")]
 
@@ -23,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::{JoinHandle, JoinSet};
 
-use helpers::{assert_error, password, TestApp};
+use helpers::{assert_error, eventually, password, TestApp};
 
 fn moto_address() -> SocketAddr {
     let endpoint = moto_endpoint();
@@ -194,7 +194,11 @@ async fn endpoint_down_is_503_within_the_timeout_and_recovers_without_restart() 
     // The same app, the same client: nothing restarted.
     proxy.restore().await;
     assert_eq!(app.read_ok(&id).await["password"], body["password"]);
-    assert_eq!(readyz(&app).await, StatusCode::OK);
+    // The check result is shared for a second, so readiness follows shortly after.
+    eventually("the service is ready again", || async {
+        readyz(&app).await == StatusCode::OK
+    })
+    .await;
     let second = app.create_ok(&body).await;
     assert_eq!(app.delete(&second).await.status(), StatusCode::OK);
 }
@@ -241,6 +245,83 @@ async fn soft_deleted_secret_reads_404_and_deletes_2xx() {
     assert_eq!(app.delete(&id).await.status(), StatusCode::OK);
     assert_eq!(app.delete(&id).await.status(), StatusCode::OK);
     assert!(app.stored_ids().await.is_empty());
+}
+
+/// An HTTP proxy in front of moto that answers every `DeleteSecret` with the
+/// `InvalidRequestException` AWS sends for a secret already scheduled for deletion (its
+/// message says so too), and forwards every other call. moto sends that answer only for a
+/// secret that really is scheduled; AWS also sends it for other states, which this stands
+/// in for.
+async fn refusing_deletes() -> String {
+    use axum::body::{to_bytes, Body};
+    use axum::extract::Request;
+    use axum::response::Response;
+
+    let upstream = moto_endpoint();
+    let client = reqwest::Client::new();
+    let proxy = axum::Router::new().fallback(move |request: Request| {
+        let (client, upstream) = (client.clone(), upstream.clone());
+        async move {
+            let target = request.headers().get("x-amz-target").cloned();
+            if target.is_some_and(|target| target == "secretsmanager.DeleteSecret") {
+                return Response::builder()
+                    .status(400)
+                    .header("content-type", "application/x-amz-json-1.1")
+                    .body(Body::from(
+                        json!({
+                            "__type": "InvalidRequestException",
+                            "message": "You can't perform this operation on the secret because it was marked for deletion."
+                        })
+                        .to_string(),
+                    ))
+                    .unwrap();
+            }
+            let (parts, body) = request.into_parts();
+            let body = to_bytes(body, usize::MAX).await.unwrap();
+            let mut forwarded = client.request(parts.method, &upstream).body(body);
+            for (name, value) in &parts.headers {
+                if name != "host" {
+                    forwarded = forwarded.header(name, value);
+                }
+            }
+            let answer = forwarded.send().await.unwrap();
+            let mut response = Response::builder().status(answer.status());
+            for (name, value) in answer.headers() {
+                response = response.header(name, value);
+            }
+            response.body(Body::from(answer.bytes().await.unwrap())).unwrap()
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, proxy).await });
+    format!("http://{address}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delete_refused_as_invalid_fails_unless_the_secret_is_scheduled_for_deletion() {
+    let prefix = unique_prefix();
+    let app = TestApp::spawn(backend_at(&refusing_deletes().await, &prefix).await).await;
+    let id = app.create_ok(&password()).await;
+    // The secret is alive, whatever the refusal's message says: the delete failed.
+    assert_error(
+        app.delete(&id).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_error",
+    )
+    .await;
+    let name = format!("{prefix}{}/{id}", app.scope);
+    let described = moto_call("DescribeSecret", json!({ "SecretId": name })).await;
+    assert!(described["DeletedDate"].is_null(), "{described}");
+    assert_eq!(app.read(&id).await.status(), StatusCode::OK);
+
+    // Once it is scheduled for deletion, the same refusal is the success it stands for.
+    moto_call(
+        "DeleteSecret",
+        json!({ "SecretId": name, "RecoveryWindowInDays": 7 }),
+    )
+    .await;
+    assert_eq!(app.delete(&id).await.status(), StatusCode::OK);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -47,22 +47,72 @@ fn version_prints_the_package_version() {
     );
 }
 
-#[test]
-fn hash_token_prints_the_sha256_of_standard_input() {
+/// Runs `hash-token` with `input` on standard input.
+fn hash_token(input: &[u8]) -> (Output, String, String) {
     let mut child = credbridge()
         .arg("hash-token")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"test\n").unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
     let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+#[test]
+fn hash_token_prints_the_sha256_of_standard_input() {
+    let (output, stdout, _) = hash_token(b"hash-me-please-0123456789\n");
     assert!(output.status.success());
+    // `printf %s hash-me-please-0123456789 | sha256sum`
     assert_eq!(
-        String::from_utf8_lossy(&output.stdout).trim(),
-        "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+        stdout.trim(),
+        "e7c0245e36568bc3b3a9e213326724514b8e71a10e54ab8d1851be37bd1766cd"
     );
+}
+
+#[test]
+fn hash_token_refuses_a_token_shorter_than_16_characters() {
+    let (output, stdout, stderr) = hash_token(b"test\n");
+    assert!(!output.status.success());
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("at least 16 characters"), "{stderr}");
+    assert!(!stderr.contains("test\n"), "{stderr}");
+}
+
+#[test]
+fn check_config_refuses_the_hash_of_a_guessable_token_and_a_token_listed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            // The SHA-256 of "test", as examples used to show.
+            r#"[[auth.tokens]]
+sha256 = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08""#,
+            "auth.tokens[0].sha256: is the hash of a well-known example string",
+        ),
+        (
+            r#"[[auth.tokens]]
+token = "listed-twice-token-0123"
+scope = "a"
+[[auth.tokens]]
+token = "listed-twice-token-0123"
+scope = "b""#,
+            "auth.tokens[1]: holds the same token as auth.tokens[0]",
+        ),
+    ];
+    for (toml, expected) in cases {
+        let path = dir.path().join("credbridge.toml");
+        std::fs::write(&path, toml).unwrap();
+        let (output, stdout, stderr) =
+            run(credbridge().arg("--config").arg(&path).arg("check-config"));
+        assert!(!output.status.success(), "{toml}");
+        assert!(stderr.contains(expected), "{stderr}");
+        assert!(!format!("{stdout}{stderr}").contains("listed-twice-token"));
+    }
 }
 
 #[test]
@@ -394,32 +444,51 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
         }
     };
     assert_eq!(status("before-reload-token-0123").await, 200);
-
-    // A broken file is refused on SIGHUP; the old token keeps working.
-    std::fs::write(&config, "token = \"short\"\n").unwrap();
     let pid = child.id().unwrap().to_string();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
+    let hangup = || {
+        assert!(Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success());
+    };
+    let eventually = |token: &'static str, expected: u16, what: &'static str| {
+        let status = &status;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while status(token).await != expected {
+                assert!(Instant::now() < deadline, "SIGHUP: {what}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+
+    // A file that no longer parses cannot say what the operator meant: the token in
+    // force stays.
+    std::fs::write(&config, "token = \"unterminated\n").unwrap();
+    hangup();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(status("before-reload-token-0123").await, 200);
 
+    // A file that parses applies entry by entry: a token too short to accept is left out,
+    // and the token no longer listed is revoked, leaving none.
+    std::fs::write(&config, "token = \"short\"\n").unwrap();
+    hangup();
+    eventually(
+        "before-reload-token-0123",
+        401,
+        "the old token was not revoked",
+    )
+    .await;
+
     std::fs::write(&config, "token = \"after-reload-token-0123\"\n").unwrap();
-    assert!(Command::new("kill")
-        .args(["-HUP", &pid])
-        .status()
-        .unwrap()
-        .success());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while status("after-reload-token-0123").await != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "SIGHUP did not reload the tokens"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    hangup();
+    eventually(
+        "after-reload-token-0123",
+        200,
+        "the new token was not applied",
+    )
+    .await;
     assert_eq!(status("before-reload-token-0123").await, 401);
     child.kill().await.unwrap();
 }

@@ -69,6 +69,7 @@ impl Pki {
             key_file: Some(self.path("server.key")),
             client_ca_file: client_ca.then(|| self.path("ca.crt")),
             reload_interval: Duration::from_millis(50),
+            ..TlsSettings::default()
         }
     }
 }
@@ -81,7 +82,11 @@ fn write_atomically(path: &Path, text: &str) {
 }
 
 async fn spawn(tls: TlsSettings) -> SocketAddr {
-    let settings = Settings {
+    spawn_with(tls, |_| {}).await
+}
+
+async fn spawn_with(tls: TlsSettings, configure: impl FnOnce(&mut Settings)) -> SocketAddr {
+    let mut settings = Settings {
         auth: AuthSettings {
             tokens: vec![TokenSettings {
                 token: Some(SecretText::new(TOKEN)),
@@ -93,6 +98,7 @@ async fn spawn(tls: TlsSettings) -> SocketAddr {
         tls,
         ..Settings::default()
     };
+    configure(&mut settings);
     settings.validate().unwrap();
     let app = App::with_backend(&settings, Arc::new(MemoryBackend::default())).unwrap();
     assert!(app.tls_enabled());
@@ -267,5 +273,57 @@ async fn start_up_names_the_tls_key_at_fault() {
     assert!(
         error.to_string().starts_with("tls.key_file: cannot read"),
         "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_handshake_counts_against_the_cap_until_its_timeout_closes_it() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let pki = Pki::new("test ca");
+    let server = pki.issue("credbridge", ExtendedKeyUsagePurpose::ServerAuth);
+    let tls = TlsSettings {
+        handshake_timeout: Duration::from_secs(2),
+        ..pki.server_files(&server, false)
+    };
+    let address = spawn_with(tls, |settings| {
+        settings.http.max_connections = 1;
+        settings.metrics.enabled = true;
+    })
+    .await;
+    // The start of a ClientHello record, and nothing more.
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+    // The only slot is taken: a real client waits until the stalled handshake times out.
+    let client = client(&pki.ca_pem, None);
+    let waiting = tokio::spawn({
+        let client = client.clone();
+        async move { connection_test(&client, address).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "served beyond the cap");
+    let served = tokio::time::timeout(Duration::from_secs(30), waiting)
+        .await
+        .expect("served once the stalled handshake is closed");
+    assert_eq!(served.unwrap().unwrap(), 200);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(30), stalled.read_to_end(&mut rest));
+    assert!(closed.await.is_ok(), "the stalled handshake is still open");
+    let metrics = client
+        .get(format!("https://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"credbridge_http_connections_closed_total{reason="tls_handshake_timeout"} 1"#
+        ),
+        "{metrics}"
     );
 }

@@ -47,7 +47,7 @@ impl BackendConfig {
     /// Checks what types alone cannot, without connecting, so `check-config` catches it.
     pub fn validate(&self) -> Result<()> {
         match self {
-            BackendConfig::Memory(_) => Ok(()),
+            BackendConfig::Memory(config) => config.validate(),
             #[cfg(feature = "vault")]
             BackendConfig::Vault(config) => crate::vault::validate(config),
             #[cfg(feature = "aws")]

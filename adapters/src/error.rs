@@ -22,6 +22,9 @@ pub enum ErrorKind {
     Unavailable,
     /// The backend's configuration is wrong; start-up should stop.
     InvalidConfig,
+    /// The backend holds as many credentials as it is allowed to; nothing was written.
+    /// Retrying does not help until credentials are deleted or the limit is raised.
+    Full,
     /// Anything else: a malformed answer, an unexpected status.
     Unexpected,
 }
@@ -35,6 +38,7 @@ impl ErrorKind {
             ErrorKind::PermissionDenied => "permission_denied",
             ErrorKind::Unavailable => "unavailable",
             ErrorKind::InvalidConfig => "invalid_config",
+            ErrorKind::Full => "full",
             ErrorKind::Unexpected => "unexpected",
         }
     }
@@ -157,6 +161,7 @@ mod tests {
             ErrorKind::AlreadyExists,
             ErrorKind::PermissionDenied,
             ErrorKind::InvalidConfig,
+            ErrorKind::Full,
             ErrorKind::Unexpected,
         ] {
             assert!(!Error::new(kind, "x").is_retryable(), "{kind}");

@@ -32,13 +32,14 @@ pub struct Deleted {
 }
 
 /// `GET {base}`: Skyvern's "Test Connection". 200 when the token is valid and the
-/// backend answers, so the button tells the operator both things.
+/// backend answers, so the button tells the operator both things. The backend check is
+/// the one `/readyz` shares.
 pub async fn connection_test(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Status>, ApiError> {
     state
-        .backend
+        .readiness
         .check()
         .await
         .map_err(ApiError::BackendCheck)?;

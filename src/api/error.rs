@@ -40,7 +40,7 @@ pub enum ApiError {
     /// The backend's check failed, for the connection test: whatever the backend said,
     /// this is about the backend, never a missing credential.
     #[error("backend check: {0}")]
-    BackendCheck(BackendError),
+    BackendCheck(std::sync::Arc<BackendError>),
     /// A stored document that breaks the contract: Skyvern's client would reject it.
     #[error("the stored credential is malformed: {0}")]
     MalformedStored(ContractViolation),
@@ -131,6 +131,15 @@ fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
             "backend_unavailable",
             "The credential backend is unavailable; the request may be retried.",
         ),
+        // 507 Insufficient Storage: the server cannot store what the request asks it to.
+        // Not 503: retrying does not help until something changes, and not the 502 of a
+        // failure: the backend works, and the message says what to do.
+        ErrorKind::Full => (
+            StatusCode::INSUFFICIENT_STORAGE,
+            "backend_full",
+            "The credential backend is full; delete credentials that are no longer used, \
+             or raise its limit (backend.max_credentials on the memory backend).",
+        ),
         ErrorKind::AlreadyExists | ErrorKind::InvalidConfig | ErrorKind::Unexpected | _ => (
             StatusCode::BAD_GATEWAY,
             "backend_error",
@@ -194,6 +203,7 @@ mod tests {
             (ErrorKind::PermissionDenied, 502),
             (ErrorKind::Unavailable, 503),
             (ErrorKind::InvalidConfig, 502),
+            (ErrorKind::Full, 507),
             (ErrorKind::Unexpected, 502),
         ];
         for (kind, status) in cases {
@@ -213,7 +223,7 @@ mod tests {
             (ErrorKind::Unexpected, 502),
         ] {
             let error = BackendError::new(kind, "Vault is sealed").with_context("path", "/x/y");
-            let (actual, code, message) = ApiError::BackendCheck(error).parts();
+            let (actual, code, message) = ApiError::BackendCheck(error.into()).parts();
             assert_eq!(actual.as_u16(), status, "{kind}");
             assert_ne!(code, "not_found");
             assert!(message.contains("Vault is sealed"), "{message}");

@@ -3,11 +3,9 @@
 //! Handlers take them in this order — caller, id, body — so a request without a valid
 //! token is refused before its path or body is looked at.
 
-use std::net::SocketAddr;
-
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, FromRef, FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use credbridge_adapters::{CredentialId, Scope};
@@ -18,10 +16,6 @@ use crate::audit::RequestRecord;
 use crate::auth::{AuthFailure, Identity};
 use crate::limits::Limit;
 
-/// The peer address of a connection, plain or TLS.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub SocketAddr);
-
 /// An authenticated caller: the scope its token grants, and the request's record, where
 /// handlers note what the audit line should say.
 pub struct Caller {
@@ -29,6 +23,9 @@ pub struct Caller {
     pub record: RequestRecord,
 }
 
+/// The token is checked first, so that a valid token is never refused for what other
+/// requests did: it is limited by its own budget only. A request without a valid token is
+/// counted against its client address, and an address over its failure budget gets 429.
 impl<S> FromRequestParts<S> for Caller
 where
     AppState: FromRef<S>,
@@ -43,10 +40,6 @@ where
             .get::<RequestRecord>()
             .cloned()
             .unwrap_or_default();
-        let client = parts
-            .extensions
-            .get::<ConnectInfo<ClientAddr>>()
-            .map(|info| info.0 .0.ip());
         let limits = state.limits.as_deref();
         let refuse = |limit: Limit, wait| {
             if let Some(metrics) = &state.metrics {
@@ -54,11 +47,6 @@ where
             }
             ApiError::RateLimited(wait)
         };
-        if let (Some(limits), Some(client)) = (limits, client) {
-            limits
-                .check_address(client)
-                .map_err(|wait| refuse(Limit::Address, wait))?;
-        }
         match authenticate(parts, &state) {
             Ok(identity) => {
                 record.set_identity(&identity);
@@ -76,7 +64,7 @@ where
                 if let Some(metrics) = &state.metrics {
                     metrics.auth_failed(failure.as_str());
                 }
-                if let (Some(limits), Some(client)) = (limits, client) {
+                if let (Some(limits), Some(client)) = (limits, record.client()) {
                     limits
                         .record_failure(client)
                         .map_err(|wait| refuse(Limit::Address, wait))?;

@@ -1,5 +1,6 @@
 //! The HTTP surface: the credential contract, the health probes, and their errors.
 
+mod client;
 mod credentials;
 mod error;
 mod extract;
@@ -9,6 +10,7 @@ mod observe;
 pub mod openapi;
 mod router;
 
+pub use client::{ClientAddr, ClientAddresses};
 pub use error::ApiError;
-pub use extract::ClientAddr;
+pub use health::SharedCheck;
 pub use router::{route_templates, router, AppState};

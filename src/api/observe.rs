@@ -8,22 +8,20 @@ use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::extract::ClientAddr;
+use super::client::ClientAddr;
 use super::AppState;
 use crate::audit::{millis, now_rfc3339, AuditEvent, RequestRecord};
 
 pub async fn observe(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
+    // Resolved once, here, so the rate limiter and the audit line see the same client.
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<ClientAddr>>()
+        .map(|ConnectInfo(ClientAddr(peer))| state.clients.resolve(peer.ip(), request.headers()));
     // Extractors and handlers note what the audit line needs; without an audit log there is
     // nothing to note, and the record stays a no-op.
-    let record = if state.audit.enabled() {
-        RequestRecord::active()
-    } else {
-        RequestRecord::default()
-    };
-    if let Some(ConnectInfo(ClientAddr(address))) = request.extensions().get() {
-        record.set_client(*address);
-    }
+    let record = RequestRecord::new(client, state.audit.enabled());
     request.extensions_mut().insert(record.clone());
     let method = request.method().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
@@ -40,13 +38,13 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     if state.audit.enabled() {
         if let Some(operation) = route.and_then(|route| operation(&state, &method, route)) {
             let fields = record.snapshot();
-            state.audit.record(&AuditEvent {
+            let event = AuditEvent {
                 time: now_rfc3339(),
                 request_id: request_id
                     .as_ref()
                     .and_then(|value| value.to_str().ok())
                     .unwrap_or_default(),
-                client: fields.client.map(|address| address.ip().to_string()),
+                client: record.client().map(|address| address.to_string()),
                 operation,
                 scope: fields
                     .identity
@@ -61,7 +59,8 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
                 outcome: outcome(status),
                 status,
                 latency_ms: millis(started.elapsed()),
-            });
+            };
+            state.audit.record(&event).await;
         }
     }
     response

@@ -284,6 +284,11 @@ fn create() -> utoipa::openapi::path::Operation {
                     "422",
                     "the JSON does not match the contract; the message names the field",
                 ),
+                (
+                    "507",
+                    "the backend holds as many credentials as it may; delete some or raise \
+                     its limit",
+                ),
             ],
         ))
         .build()

@@ -15,7 +15,8 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use super::{credentials, health, metrics, observe, openapi, ApiError};
+use super::health::SharedCheck;
+use super::{credentials, health, metrics, observe, openapi, ApiError, ClientAddresses};
 use crate::audit::AuditLog;
 use crate::auth::{Authenticator, TokenStore};
 use crate::limits::RateLimits;
@@ -36,6 +37,10 @@ pub struct AppState {
     pub metrics: Option<Arc<Metrics>>,
     /// The token `/metrics` requires, when one is configured.
     pub metrics_auth: Option<Arc<Authenticator>>,
+    /// How a request's client address is found (the peer, or a trusted proxy's header).
+    pub clients: ClientAddresses,
+    /// The backend check that `/readyz` and the connection test share.
+    pub readiness: Arc<SharedCheck>,
     pub base_path: Arc<str>,
     pub max_body_bytes: usize,
 }
@@ -61,14 +66,20 @@ fn item_path(base_path: &str) -> String {
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let base_path = state.base_path.to_string();
     let item_path = item_path(&base_path);
+    // HEAD of a credential route would run the read (or the connection test) for a body
+    // that is then thrown away, and unaudited: refused. The probes keep HEAD.
     let mut router = Router::new()
         .route(
             &base_path,
-            get(credentials::connection_test).post(credentials::create),
+            get(credentials::connection_test)
+                .post(credentials::create)
+                .head(method_not_allowed),
         )
         .route(
             &item_path,
-            get(credentials::read).delete(credentials::delete),
+            get(credentials::read)
+                .delete(credentials::delete)
+                .head(method_not_allowed),
         )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -84,6 +95,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .with_state(state.clone())
         .layer(
             ServiceBuilder::new()
+                .map_request(drop_unusable_request_id)
                 .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -115,6 +127,34 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
 }
 
+/// Longest `X-Request-Id` taken from a client.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Whether a client's `X-Request-Id` may be used as this request's id: it is copied into
+/// every log and audit line of the request, so only a short, plain one is.
+fn is_usable_request_id(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=MAX_REQUEST_ID_LEN).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(byte))
+}
+
+/// Removes a client's `X-Request-Id` that is not usable (or is given twice), so that a
+/// fresh one is made in its place.
+fn drop_unusable_request_id(mut request: Request) -> Request {
+    let mut values = request.headers().get_all(REQUEST_ID).iter();
+    let usable = match (values.next(), values.next()) {
+        (None, _) => true,
+        (Some(value), None) => is_usable_request_id(value),
+        (Some(_), Some(_)) => false,
+    };
+    if !usable {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
+}
+
 /// The span every request's log lines carry: method, path and request id; never headers,
 /// where the token is, nor the query.
 fn request_span(request: &Request) -> tracing::Span {
@@ -137,4 +177,28 @@ async fn unknown_route() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_plain_request_ids_are_usable() {
+        let usable =
+            |text: &str| is_usable_request_id(&HeaderValue::from_bytes(text.as_bytes()).unwrap());
+        for text in [
+            "trace-me-42",
+            "a",
+            "0af7651916cd43dd8448eb211c80319c",
+            "svc:req.1_2-3",
+        ] {
+            assert!(usable(text), "{text}");
+        }
+        assert!(usable(&"x".repeat(64)));
+        for text in ["", "has space", "semi;colon", "quote\"", "slash/", "é"] {
+            assert!(!usable(text), "{text}");
+        }
+        assert!(!usable(&"x".repeat(65)));
+    }
 }

@@ -1,33 +1,21 @@
 //! Production hardening, through the whole service: token reload and expiry, rate limits,
-//! the audit log, metrics, the OpenAPI document.
+//! client addresses behind proxies, the audit log, metrics, the OpenAPI document.
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use credbridge::config::TokenSettings;
+use credbridge::config::{ConfigError, RateLimitSettings, TokenSettings};
+use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
 use credbridge_adapters::{Backend, SecretText};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{assert_error, password, secret, TestApp};
+use crate::helpers::{assert_error, eventually, metric, password, secret, TestApp};
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())
-}
-
-/// Polls `check` for up to 10 s; the reload intervals in these tests are 50 ms.
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn status_with(app: &TestApp, token: &str) -> StatusCode {
@@ -77,23 +65,164 @@ async fn a_changed_token_file_is_picked_up_without_restart() {
 }
 
 #[tokio::test]
-async fn a_token_file_that_fails_validation_keeps_the_previous_tokens() {
+async fn a_token_file_that_becomes_invalid_drops_that_entry_visibly_and_the_rest_apply() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("token");
     std::fs::write(&path, "valid-file-token-0123456789").unwrap();
     let app = TestApp::spawn_with(memory(), |settings| {
         settings.auth.tokens.push(file_token(&path));
         settings.auth.reload_interval = Duration::from_millis(50);
+        settings.metrics.enabled = true;
     })
     .await;
+    let (_, ready) = app.readyz().await;
+    assert_eq!(ready["tokens"]["last_reload"], Value::Null);
+
     std::fs::write(&path, "short").unwrap();
-    // Several reload periods pass; the refused reload must not have locked anyone out.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(
-        status_with(&app, "valid-file-token-0123456789").await,
-        StatusCode::OK
-    );
+    eventually("the invalid file's entry is dropped", || async {
+        status_with(&app, "valid-file-token-0123456789").await == StatusCode::UNAUTHORIZED
+    })
+    .await;
     assert_eq!(status_with(&app, "short").await, StatusCode::UNAUTHORIZED);
+    // The other entries still apply.
+    assert_eq!(status_with(&app, &app.token).await, StatusCode::OK);
+    // Visible without reading the log, and the service stays ready.
+    let (status, ready) = app.readyz().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["tokens"]["last_reload"], "partial");
+    assert_eq!(ready["tokens"]["reload_failing"], true);
+    assert!(ready["tokens"]["last_reload_at"]
+        .as_str()
+        .unwrap()
+        .ends_with('Z'));
+    let text = app.metrics().await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"credbridge_token_reloads_total{outcome="partial"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "credbridge_token_reload_failing"), Some(1.0));
+
+    std::fs::write(&path, "fixed-file-token-0123456789").unwrap();
+    eventually("the fixed file applies", || async {
+        status_with(&app, "fixed-file-token-0123456789").await == StatusCode::OK
+    })
+    .await;
+    let text = app.metrics().await;
+    assert_eq!(
+        metric(
+            &text,
+            r#"credbridge_token_reloads_total{outcome="applied"}"#
+        ),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "credbridge_token_reload_failing"), Some(0.0));
+    assert_eq!(app.readyz().await.1["tokens"]["reload_failing"], false);
+}
+
+/// An app whose reloads read the settings the test holds, or fail when they are `None`;
+/// a token file (its content irrelevant) triggers each reload when rewritten.
+struct Reloadable {
+    app: TestApp,
+    settings: Arc<Mutex<Option<Settings>>>,
+    trigger: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Reloadable {
+    async fn spawn() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let trigger = dir.path().join("trigger-token");
+        std::fs::write(&trigger, "trigger-token-0123456789").unwrap();
+        let held: Arc<Mutex<Option<Settings>>> = Arc::default();
+        let source = Arc::clone(&held);
+        let app = TestApp::spawn_built(
+            memory(),
+            |settings| {
+                settings.auth.tokens.push(file_token(&trigger));
+                settings.auth.reload_interval = Duration::from_millis(50);
+                settings.metrics.enabled = true;
+                *held.lock().unwrap() = Some(settings.clone());
+            },
+            |settings, backend| {
+                App::with_backend(settings, backend)
+                    .unwrap()
+                    .reload_from(Arc::new(move || {
+                        source.lock().unwrap().clone().ok_or_else(|| {
+                            ConfigError::invalid("base_path", "must look like /api/v1/credentials")
+                        })
+                    }))
+            },
+        )
+        .await;
+        Self {
+            app,
+            settings: held,
+            trigger,
+            _dir: dir,
+        }
+    }
+
+    /// Applies `change` to what the next reload reads, and triggers it.
+    fn reload(&self, change: impl FnOnce(&mut Option<Settings>)) {
+        change(&mut self.settings.lock().unwrap());
+        std::fs::write(&self.trigger, format!("trigger-token-{}", rand_suffix())).unwrap();
+    }
+}
+
+fn rand_suffix() -> String {
+    credbridge_adapters::testkit::unique_scope().to_string()
+}
+
+#[tokio::test]
+async fn a_reload_that_removes_every_token_revokes_them_all() {
+    let reloadable = Reloadable::spawn().await;
+    let app = &reloadable.app;
+    assert_eq!(status_with(app, &app.token).await, StatusCode::OK);
+    reloadable.reload(|settings| {
+        settings.as_mut().unwrap().auth.tokens.clear();
+    });
+    eventually("every token is revoked", || async {
+        status_with(app, &app.token).await == StatusCode::UNAUTHORIZED
+    })
+    .await;
+    assert_eq!(
+        status_with(app, &app.other_token).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let (status, ready) = app.readyz().await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ready["tokens"]["last_reload"], "applied");
+}
+
+#[tokio::test]
+async fn a_configuration_that_no_longer_loads_is_visible_and_keeps_the_tokens_in_force() {
+    let reloadable = Reloadable::spawn().await;
+    let app = &reloadable.app;
+    reloadable.reload(|settings| *settings = None);
+    eventually("the failed reload shows", || async {
+        app.readyz().await.1["tokens"]["last_reload"] == "failed"
+    })
+    .await;
+    let (status, ready) = app.readyz().await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "a failed reload does not make the service unready"
+    );
+    assert_eq!(ready["tokens"]["reload_failing"], true);
+    let text = app.metrics().await;
+    assert_eq!(
+        metric(&text, r#"credbridge_token_reloads_total{outcome="failed"}"#),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "credbridge_token_reload_failing"), Some(1.0));
+    // Nothing says what the operator meant: the tokens in force stay, the file one re-read.
+    assert_eq!(status_with(app, &app.token).await, StatusCode::OK);
+    let rewritten = std::fs::read_to_string(&reloadable.trigger).unwrap();
+    assert_eq!(status_with(app, &rewritten).await, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -151,14 +280,13 @@ async fn a_token_over_its_budget_gets_429_with_retry_after() {
 }
 
 #[tokio::test]
-async fn repeated_auth_failures_block_the_address_even_for_a_right_token() {
+async fn a_valid_token_is_served_right_after_a_burst_of_failures_from_its_address() {
     let app = TestApp::spawn_with(memory(), |settings| {
-        settings.rate_limit.enabled = true;
-        settings.rate_limit.auth_failures_burst = 3;
-        settings.rate_limit.auth_failures_per_minute = 1;
+        settings.rate_limit = RateLimitSettings::default();
     })
     .await;
-    for _ in 0..3 {
+    let burst = RateLimitSettings::default().auth_failures_burst;
+    for _ in 0..burst {
         assert_eq!(
             status_with(&app, "a-wrong-guess-0123456789").await,
             StatusCode::UNAUTHORIZED
@@ -173,9 +301,19 @@ async fn repeated_auth_failures_block_the_address_even_for_a_right_token() {
         .unwrap();
     assert!(response.headers().contains_key("retry-after"));
     assert_error(response, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
-    // While blocked, a right guess is indistinguishable from a wrong one.
     assert_eq!(
-        status_with(&app, &app.token).await,
+        status_with(&app, "").await,
+        StatusCode::TOO_MANY_REQUESTS,
+        "a request without any token counts as a failure too"
+    );
+    // Skyvern's valid token, from the same address (a sidecar shares it with every
+    // process on the host), is judged by its own budget only.
+    assert_eq!(status_with(&app, &app.token).await, StatusCode::OK);
+    let id = app.create_ok(&secret()).await;
+    app.read_ok(&id).await;
+    // The failing client is still refused.
+    assert_eq!(
+        status_with(&app, "a-wrong-guess-0123456789").await,
         StatusCode::TOO_MANY_REQUESTS
     );
     // Probes are not credential routes and stay reachable.
@@ -186,6 +324,128 @@ async fn repeated_auth_failures_block_the_address_even_for_a_right_token() {
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
+}
+
+async fn status_from(app: &TestApp, token: &str, forwarded_for: &str) -> StatusCode {
+    app.client
+        .get(&app.base)
+        .bearer_auth(token)
+        .header("x-forwarded-for", forwarded_for)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_failures_count_against_the_forwarded_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let audit_path = audit.clone();
+    let app = TestApp::spawn_with(memory(), move |settings| {
+        settings.rate_limit.enabled = true;
+        settings.rate_limit.auth_failures_burst = 2;
+        settings.rate_limit.auth_failures_per_minute = 1;
+        settings.http.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
+        settings.audit.output = audit_path.display().to_string();
+    })
+    .await;
+    // The client forged the first address; the proxy (this test, on loopback) appended
+    // the one it saw.
+    let noisy = "198.51.100.99, 203.0.113.1";
+    for expected in [401, 401, 429] {
+        assert_eq!(
+            status_from(&app, "wrong-token-0123456789", noisy).await,
+            expected
+        );
+    }
+    // Another client behind the same proxy has a budget of its own.
+    assert_eq!(
+        status_from(&app, "wrong-token-0123456789", "203.0.113.2").await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(status_from(&app, &app.token, noisy).await, StatusCode::OK);
+    let lines = audit_lines(&audit, 5).await;
+    let clients: Vec<&str> = lines
+        .iter()
+        .map(|line| line["client"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        clients,
+        [
+            "203.0.113.1",
+            "203.0.113.1",
+            "203.0.113.1",
+            "203.0.113.2",
+            "203.0.113.1"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn without_trusted_proxies_forwarded_addresses_are_ignored() {
+    let app = TestApp::spawn_with(memory(), |settings| {
+        settings.rate_limit.enabled = true;
+        settings.rate_limit.auth_failures_burst = 2;
+        settings.rate_limit.auth_failures_per_minute = 1;
+    })
+    .await;
+    // Each request claims another address; all of them come from this test's address.
+    for (forwarded, expected) in [
+        ("203.0.113.1", 401),
+        ("203.0.113.2", 401),
+        ("203.0.113.3", 429),
+    ] {
+        assert_eq!(
+            status_from(&app, "wrong-token-0123456789", forwarded).await,
+            expected
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn skyverns_bursts_stay_within_the_default_token_budget() {
+    const BURST: usize = 200;
+    let app = Arc::new(
+        TestApp::spawn_with(memory(), |settings| {
+            settings.rate_limit = RateLimitSettings::default();
+        })
+        .await,
+    );
+    let creates: Vec<_> = (0..BURST)
+        .map(|_| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.create(&password()).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for create in creates {
+        let response = create.await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let created: Value = response.json().await.unwrap();
+        ids.push(created["id"].as_str().unwrap().to_owned());
+    }
+    let reads: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (app, id) = (Arc::clone(&app), id.clone());
+            tokio::spawn(async move { app.read(&id).await.status() })
+        })
+        .collect();
+    for read in reads {
+        assert_eq!(read.await.unwrap(), StatusCode::OK);
+    }
+    let deletes: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let (app, id) = (Arc::clone(&app), id.clone());
+            tokio::spawn(async move { app.delete(&id).await.status() })
+        })
+        .collect();
+    for delete in deletes {
+        assert_eq!(delete.await.unwrap(), StatusCode::OK);
+    }
+    assert!(app.stored_ids().await.is_empty());
 }
 
 /// Reads the audit file until it has `lines` lines (the writer is asynchronous).

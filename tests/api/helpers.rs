@@ -31,6 +31,18 @@ impl TestApp {
         backend: Arc<dyn Backend>,
         configure: impl FnOnce(&mut Settings),
     ) -> Self {
+        Self::spawn_built(backend, configure, |settings, backend| {
+            App::with_backend(settings, backend).expect("the app builds")
+        })
+        .await
+    }
+
+    /// Like [`TestApp::spawn_with`], with the app made by `build` from the settings.
+    pub async fn spawn_built(
+        backend: Arc<dyn Backend>,
+        configure: impl FnOnce(&mut Settings),
+        build: impl FnOnce(&Settings, Arc<dyn Backend>) -> App,
+    ) -> Self {
         let (scope, other_scope) = (unique_scope(), unique_scope());
         // Both scopes are fresh, so tests can share one backend server.
         let token = format!("token-{}", scope.as_str());
@@ -61,7 +73,7 @@ impl TestApp {
         };
         configure(&mut settings);
         settings.validate().expect("test settings are valid");
-        let app = App::with_backend(&settings, Arc::clone(&backend)).expect("the app builds");
+        let app = build(&settings, Arc::clone(&backend));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         tokio::spawn(app.serve(listener, std::future::pending()));
@@ -125,6 +137,29 @@ impl TestApp {
 
     pub async fn connection_test(&self) -> Response {
         self.request(Method::GET, &self.base).send().await.unwrap()
+    }
+
+    /// `GET /readyz`: its status and JSON body.
+    pub async fn readyz(&self) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .get(format!("http://{}/readyz", self.address))
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    /// The `/metrics` text (metrics must be enabled, without a scrape token).
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .client
+            .get(format!("http://{}/metrics", self.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.text().await.unwrap()
     }
 
     /// The ids stored in this app's scope, straight from the backend.
@@ -220,10 +255,38 @@ pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
 }
 
-/// `GET /readyz`: the status and the JSON body.
+/// `GET /readyz` as the backend stands now: the status and the JSON body. The check result
+/// is shared for an interval, so this waits one interval first, for a fresh check.
 pub async fn readyz(app: &TestApp) -> (StatusCode, Value) {
+    tokio::time::sleep(credbridge::api::SharedCheck::INTERVAL).await;
     let url = format!("http://{}/readyz", app.address);
     let response = app.client.get(url).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Polls `check` for up to 30 s; for what happens in the background (reloads, writers,
+/// timeouts), with room for a loaded machine.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of the metric line that starts with `series` (name and labels), if present.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|line| {
+        line.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+    })
 }

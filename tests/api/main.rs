@@ -3,11 +3,13 @@
 //! `contract` holds the contract cases, run by `http_suite!` against every backend peer of
 //! `credbridge_adapters::backend_matrix!`;
 //! `service` holds behaviour of the service itself (start-up, timeouts, error mapping),
-//! run with test doubles.
+//! run with test doubles; `connections` and `hardening` what hostile clients and operator
+//! mistakes meet.
 
 mod helpers;
 #[macro_use]
 mod contract;
+mod connections;
 mod hardening;
 mod service;
 

@@ -1,19 +1,21 @@
 //! Behaviour of the service itself, whatever the backend: start-up rules, timeouts, the
 //! mapping of backend failures to statuses, headers. Uses a scripted backend double.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use credbridge::app::StartupError;
 use credbridge::{App, Settings};
-use credbridge_adapters::memory::MemoryBackend;
+use credbridge_adapters::memory::{MemoryBackend, MemoryConfig};
 use credbridge_adapters::testkit::document;
 use credbridge_adapters::{
     Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Scope,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
+use tokio::sync::Semaphore;
 
 use crate::helpers::{assert_error, password, readyz, secret, TestApp};
 
@@ -324,6 +326,222 @@ async fn responses_are_never_cached_and_carry_a_request_id() {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "trace-me-42");
+}
+
+#[tokio::test]
+async fn a_long_or_unusual_client_request_id_is_replaced_by_a_fresh_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let audit_path = audit.clone();
+    let app = TestApp::spawn_with(Arc::new(MemoryBackend::default()), move |settings| {
+        settings.audit.output = audit_path.display().to_string();
+    })
+    .await;
+    let (longest, too_long) = ("r".repeat(64), "r".repeat(65));
+    let cases = [
+        (longest.as_str(), true),
+        ("svc:req-1.2_3", true),
+        (too_long.as_str(), false),
+        ("has space", false),
+        ("quote\"", false),
+        ("<script>", false),
+    ];
+    let mut echoed = Vec::new();
+    for (sent, kept) in cases {
+        let response = app
+            .request(Method::GET, &app.base)
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id == sent, kept, "{sent:?} answered as {id:?}");
+        assert!(!id.is_empty() && id.len() <= 64, "{id:?}");
+        echoed.push(id);
+    }
+    // The audit line carries the id the response did, never the refused one.
+    let mut logged = Vec::new();
+    crate::helpers::eventually("every audit line is written", || {
+        logged = std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<Value>(line).unwrap()["request_id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .collect();
+        let done = logged.len() == cases.len();
+        async move { done }
+    })
+    .await;
+    assert_eq!(logged, echoed);
+}
+
+#[tokio::test]
+async fn head_on_credential_routes_is_refused_unaudited_and_probes_keep_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let audit_path = audit.clone();
+    let backend = Arc::new(CheckCounting::default());
+    let app = TestApp::spawn_with(backend.clone(), move |settings| {
+        settings.audit.output = audit_path.display().to_string();
+    })
+    .await;
+    let id = app.create_ok(&secret()).await;
+    for url in [app.base.clone(), app.item_url(&id)] {
+        let response = app.request(Method::HEAD, &url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{url}");
+    }
+    assert_eq!(
+        backend.reads.load(Ordering::SeqCst),
+        0,
+        "HEAD read a credential"
+    );
+    assert_eq!(
+        backend.checks.load(Ordering::SeqCst),
+        0,
+        "HEAD ran the connection test"
+    );
+    backend.open.add_permits(1000);
+    for probe in ["/healthz", "/readyz"] {
+        let response = app
+            .client
+            .head(format!("http://{}{probe}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{probe}");
+    }
+    // The create is the only credential operation the audit log saw.
+    app.read_ok(&id).await;
+    let mut lines = Vec::new();
+    crate::helpers::eventually("the audit lines are written", || {
+        lines = std::fs::read_to_string(&audit)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str::<Value>(line).unwrap()["operation"].clone())
+            .collect::<Vec<_>>();
+        let done = lines.len() >= 2;
+        async move { done }
+    })
+    .await;
+    assert_eq!(lines, [json!("create"), json!("read")]);
+}
+
+/// A memory backend that counts reads and checks; checks wait until `open` has permits.
+struct CheckCounting {
+    inner: MemoryBackend,
+    reads: AtomicUsize,
+    checks: AtomicUsize,
+    open: Semaphore,
+}
+
+impl Default for CheckCounting {
+    fn default() -> Self {
+        Self {
+            inner: MemoryBackend::default(),
+            reads: AtomicUsize::new(0),
+            checks: AtomicUsize::new(0),
+            open: Semaphore::new(0),
+        }
+    }
+}
+
+#[async_trait]
+impl Backend for CheckCounting {
+    fn info(&self) -> BackendInfo {
+        self.inner.info()
+    }
+    async fn put(&self, key: &Key, document: &Document) -> credbridge_adapters::Result<()> {
+        self.inner.put(key, document).await
+    }
+    async fn get(&self, key: &Key) -> credbridge_adapters::Result<Document> {
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &Key) -> credbridge_adapters::Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, scope: &Scope) -> credbridge_adapters::Result<Vec<CredentialId>> {
+        self.inner.list(scope).await
+    }
+    async fn check(&self) -> credbridge_adapters::Result<()> {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        drop(self.open.acquire().await);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_and_connection_tests_share_one_backend_check() {
+    const CALLERS: usize = 100;
+    let backend = Arc::new(CheckCounting::default());
+    let app = Arc::new(
+        TestApp::spawn_with(backend.clone(), |settings| {
+            settings.metrics.enabled = true;
+        })
+        .await,
+    );
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|n| {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                if n % 2 == 0 {
+                    app.readyz().await.0
+                } else {
+                    app.connection_test().await.status()
+                }
+            })
+        })
+        .collect();
+    // The check is held until every caller's connection is open (the scrape adds one),
+    // so that all of them arrive while it runs.
+    let scraper = reqwest::Client::new();
+    let metrics_url = format!("http://{}/metrics", app.address);
+    crate::helpers::eventually("every caller is connected", || {
+        let (scraper, url) = (scraper.clone(), metrics_url.clone());
+        async move {
+            let text = scraper
+                .get(&url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            crate::helpers::metric(&text, "credbridge_http_connections")
+                .is_some_and(|open| open >= (CALLERS + 1) as f64)
+        }
+    })
+    .await;
+    backend.open.add_permits(CALLERS);
+    for caller in callers {
+        assert_eq!(caller.await.unwrap(), StatusCode::OK);
+    }
+    assert_eq!(backend.checks.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_full_memory_backend_answers_507_and_stores_nothing() {
+    let backend = Arc::new(MemoryBackend::new(MemoryConfig { max_credentials: 2 }));
+    let app = TestApp::spawn(backend).await;
+    app.create_ok(&secret()).await;
+    let kept = app.create_ok(&password()).await;
+    let message = assert_error(
+        app.create(&secret()).await,
+        StatusCode::INSUFFICIENT_STORAGE,
+        "backend_full",
+    )
+    .await;
+    assert!(message.contains("delete credentials"), "{message}");
+    assert_eq!(app.stored_ids().await.len(), 2);
+    assert_eq!(app.delete(&kept).await.status(), StatusCode::OK);
+    app.create_ok(&secret()).await;
 }
 
 #[tokio::test]

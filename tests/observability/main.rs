@@ -12,35 +12,14 @@ mod helpers;
 mod pack;
 mod peers;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use pack::{Expression, Promise};
 use peers::{Credbridge, Prometheus, PrometheusApi, JOB, TOKEN};
 use serde_json::{json, Value};
 
-/// Expressions, as written in their files, allowed to have no data because credbridge does
-/// not export what they read yet. The test names each one when it runs, and fails once one
-/// has data, so that it leaves this list.
-const NO_DATA_YET: &[&str] = &[
-    "credbridge_token_reload_failing > 0",
-    r#"max(credbridge_token_reload_failing{job="$job", instance=~"$instance"})"#,
-    r#"sum by (outcome) (increase(credbridge_token_reloads_total{job="$job", instance=~"$instance"}[$__rate_interval]))"#,
-];
-
 fn every_expression() -> Vec<Expression> {
     [pack::rule_expressions(), pack::dashboard_expressions(JOB)].concat()
-}
-
-#[test]
-fn no_data_yet_names_only_expressions_of_the_pack() {
-    let written: Vec<String> = every_expression().into_iter().map(|e| e.written).collect();
-    for expr in NO_DATA_YET {
-        assert!(
-            written.iter().any(|written| written == expr),
-            "NO_DATA_YET names an expression that is in neither file: {expr}"
-        );
-    }
 }
 
 #[test]
@@ -329,15 +308,7 @@ async fn problems(api: &PrometheusApi, expressions: &[Expression], rules: usize)
         Err(error) => problems.push(format!("rules: {error}")),
     }
     for expression in expressions {
-        let exempt = NO_DATA_YET.contains(&expression.written.as_str());
-        let mut found = check(api, expression).await;
-        if exempt {
-            if found.is_empty() {
-                found.push("has data now: remove it from NO_DATA_YET".to_owned());
-            } else {
-                found.retain(|problem| !problem.starts_with("no data"));
-            }
-        }
+        let found = check(api, expression).await;
         problems.extend(found.into_iter().map(|problem| {
             format!(
                 "{}: {problem}\n    {}",
@@ -414,14 +385,6 @@ async fn every_rule_and_dashboard_expression_evaluates_on_scraped_metrics() {
 
     let rules = pack::rule_expressions().len();
     let expressions = every_expression();
-    // Straight to the terminal, past the test harness's capture: the list is meant to be
-    // seen, so that it is emptied.
-    for expr in NO_DATA_YET {
-        let _ = writeln!(
-            std::io::stderr(),
-            "observability: allowed to have no data yet: {expr}"
-        );
-    }
     // Scrapes and rule evaluations come every second; on a loaded machine, later.
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {

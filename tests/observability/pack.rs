@@ -37,9 +37,8 @@ pub enum Promise {
 pub struct Expression {
     /// Where it is: `alert CredbridgeNotScraped`, `panel "Requests" query A`, ...
     pub origin: String,
-    /// As written in its file.
-    pub written: String,
-    /// What Prometheus evaluates: `written`, with Grafana's variables in place.
+    /// What Prometheus evaluates: the expression as written in its file, with Grafana's
+    /// variables in place.
     pub promql: String,
     pub promise: Promise,
 }
@@ -77,8 +76,7 @@ pub fn rule_expressions() -> Vec<Expression> {
             let written = rule.expr.trim().to_owned();
             Expression {
                 origin,
-                promql: written.clone(),
-                written,
+                promql: written,
                 promise,
             }
         })
@@ -120,7 +118,6 @@ pub fn dashboard_expressions(job: &str) -> Vec<Expression> {
                 .expect("a Prometheus target has an expr");
             expressions.push(Expression {
                 origin: format!("panel {} query {}", panel["title"], target["refId"]),
-                written: written.to_owned(),
                 promql: grafana_substitute(written, job).unwrap(),
                 promise: Promise::Data,
             });
@@ -141,7 +138,6 @@ pub fn dashboard_expressions(job: &str) -> Vec<Expression> {
         let selector = grafana_substitute(selector, job).unwrap();
         expressions.push(Expression {
             origin: format!("variable {}", variable["name"]),
-            written: written.to_owned(),
             promql: format!("count by ({label}) ({selector})"),
             promise: Promise::LabelValues(label.to_owned()),
         });

@@ -12,7 +12,9 @@ use zeroize::Zeroize;
 
 use super::config::DeletePolicy;
 use super::endpoint::locate;
-use super::error::{create_error, delete_outcome, get_error, list_error};
+use super::error::{
+    create_error, delete_failure, describe_error, get_error, list_error, DeleteFailure,
+};
 use super::AwsConfig;
 use crate::{
     Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Result,
@@ -181,7 +183,9 @@ impl Backend for AwsSecretsManagerBackend {
     }
 
     /// `DeleteSecret` with the configured policy; an absent or already scheduled secret
-    /// counts as deleted.
+    /// counts as deleted. AWS refuses a second delete of a scheduled secret with
+    /// `InvalidRequestException`, which it also uses for other states: only then is
+    /// `DescribeSecret` asked whether the secret has a `DeletedDate`.
     async fn delete(&self, key: &Key) -> Result<()> {
         let name = self.names.name(key);
         let request = self.client.delete_secret().secret_id(&name);
@@ -191,9 +195,22 @@ impl Backend for AwsSecretsManagerBackend {
             }
             DeletePolicy::Immediate => request.force_delete_without_recovery(true),
         };
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(error) => delete_outcome(error, &name),
+        let refused = match request.send().await {
+            Ok(_) => return Ok(()),
+            Err(error) => match delete_failure(error, &name) {
+                DeleteFailure::Gone => return Ok(()),
+                DeleteFailure::Failed(error) => return Err(error),
+                DeleteFailure::Invalid(error) => error,
+            },
+        };
+        match self.client.describe_secret().secret_id(&name).send().await {
+            Ok(described) if described.deleted_date().is_some() => Ok(()),
+            Ok(_) => Err(refused),
+            Err(error) => match describe_error(error, &name) {
+                // Gone for good since the delete: nothing left to delete.
+                error if error.kind() == ErrorKind::NotFound => Ok(()),
+                error => Err(error),
+            },
         }
     }
 
@@ -319,8 +336,8 @@ mod tests {
         );
         assert_eq!(SecretNames::new("").name(&key("team-a", "x")), "team-a/x");
         assert_eq!(
-            SecretNames::new("prod/skyvern-").name(&key("s", "i")),
-            "prod/skyvern-s/i"
+            SecretNames::new("prod/skyvern/").name(&key("s", "i")),
+            "prod/skyvern/s/i"
         );
     }
 

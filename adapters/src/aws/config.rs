@@ -36,7 +36,7 @@ pub struct AwsConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role_external_id: Option<String>,
     /// Every secret's name starts with this: `{name_prefix}{scope}/{id}`. The IAM policy
-    /// scopes credbridge to it.
+    /// scopes credbridge to it. Empty, or ending with `/`.
     pub name_prefix: String,
     /// The KMS key that encrypts new secrets; AWS's managed key `aws/secretsmanager` when
     /// absent.
@@ -133,6 +133,16 @@ impl AwsConfig {
             return invalid(
                 "name_prefix",
                 "may contain only ASCII letters, digits and / _ + = . @ -",
+            );
+        }
+        // Scopes are plain names, so without a closing '/' two prefixes can meet in one
+        // name: prefix "a" with scope "bc" and prefix "ab" with scope "c" both make "abc/…".
+        if !self.name_prefix.is_empty() && !self.name_prefix.ends_with('/') {
+            return invalid(
+                "name_prefix",
+                "must be empty or end with '/', so that no other deployment's prefix and \
+                 scope can name the same secrets (\"a\" with scope \"bc\" and \"ab\" with \
+                 scope \"c\" would both make \"abc/…\")",
             );
         }
         // The longest name credbridge can make must still be a valid secret name.
@@ -298,7 +308,7 @@ mod tests {
 
     #[test]
     fn name_prefix_is_limited_to_secret_name_characters_and_length() {
-        for prefix in ["a b/", "a*/", "é/", "a?"] {
+        for prefix in ["a b/", "a*/", "é/", "a?/"] {
             refused(
                 AwsConfig {
                     name_prefix: prefix.to_owned(),
@@ -309,13 +319,13 @@ mod tests {
         }
         refused(
             AwsConfig {
-                name_prefix: "p".repeat(320),
+                name_prefix: format!("{}/", "p".repeat(319)),
                 ..AwsConfig::default()
             },
             "backend.name_prefix",
         );
         let longest = AwsConfig {
-            name_prefix: "p".repeat(319),
+            name_prefix: format!("{}/", "p".repeat(318)),
             ..AwsConfig::default()
         };
         longest.validate().unwrap();
@@ -324,6 +334,32 @@ mod tests {
             ..AwsConfig::default()
         };
         empty.validate().unwrap();
+    }
+
+    #[test]
+    fn name_prefix_must_end_with_a_slash_so_scopes_cannot_alias() {
+        for prefix in ["credbridge", "prod/skyvern-", "a/b"] {
+            let error = AwsConfig {
+                name_prefix: prefix.to_owned(),
+                ..AwsConfig::default()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(
+                error
+                    .message()
+                    .contains("backend.name_prefix: must be empty or end with '/'"),
+                "{prefix}: {error}"
+            );
+        }
+        for prefix in ["", "credbridge/", "prod/skyvern/"] {
+            AwsConfig {
+                name_prefix: prefix.to_owned(),
+                ..AwsConfig::default()
+            }
+            .validate()
+            .unwrap();
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! |---|---|
 //! | `ResourceNotFoundException` | `NotFound`; success on delete |
 //! | `ResourceExistsException` (create) | `AlreadyExists` |
-//! | `InvalidRequestException` on read or delete: the secret is scheduled for deletion | `NotFound` on read; success on delete |
+//! | `InvalidRequestException` on read: the secret is scheduled for deletion | `NotFound` |
+//! | `InvalidRequestException` on delete | success when `DescribeSecret` shows a `DeletedDate` (already scheduled for deletion); else `Unexpected` |
 //! | code `AccessDeniedException` and the other refusals of the caller's identity | `PermissionDenied` |
 //! | `DecryptionFailure` / `EncryptionFailure`: KMS refused the key | `PermissionDenied` |
 //! | code `ThrottlingException` and the other throttling codes | `Unavailable` |
@@ -22,10 +23,11 @@ use aws_sdk_secretsmanager::config::http::HttpResponse;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_secretsmanager::operation::create_secret::CreateSecretError;
 use aws_sdk_secretsmanager::operation::delete_secret::DeleteSecretError;
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretError;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
 use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsError;
 
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, ErrorKind};
 
 /// Codes of an identity that may not make the call (the SDK has no typed variant for
 /// them: they can come from any AWS service).
@@ -79,15 +81,27 @@ pub(crate) fn classify_get(error: &SdkError<GetSecretValueError, HttpResponse>) 
     }
 }
 
-/// `DeleteSecret`: `NotFound` when the secret is already gone or already scheduled for
-/// deletion, which [`delete_outcome`] turns into success.
+/// `DeleteSecret`: `NotFound` when the secret is already gone. `InvalidRequestException`
+/// is `Unexpected` here: AWS answers it for a secret already scheduled for deletion, which
+/// is a success, but also for other states, and only [`delete_failure`]'s caller can tell
+/// them apart (by the secret's `DeletedDate`, never by the message).
 pub(crate) fn classify_delete(error: &SdkError<DeleteSecretError, HttpResponse>) -> ErrorKind {
     match error {
         SdkError::ServiceError(context) => match context.err() {
             DeleteSecretError::ResourceNotFoundException(_) => ErrorKind::NotFound,
-            // Deleting a secret that is already scheduled for deletion.
-            DeleteSecretError::InvalidRequestException(_) => ErrorKind::NotFound,
             DeleteSecretError::InternalServiceError(_) => ErrorKind::Unavailable,
+            other => classify_code(other.code()),
+        },
+        other => classify_transport(other),
+    }
+}
+
+/// `DescribeSecret`, asked after a delete was refused as invalid.
+pub(crate) fn classify_describe(error: &SdkError<DescribeSecretError, HttpResponse>) -> ErrorKind {
+    match error {
+        SdkError::ServiceError(context) => match context.err() {
+            DescribeSecretError::ResourceNotFoundException(_) => ErrorKind::NotFound,
+            DescribeSecretError::InternalServiceError(_) => ErrorKind::Unavailable,
             other => classify_code(other.code()),
         },
         other => classify_transport(other),
@@ -139,15 +153,44 @@ pub(crate) fn get_error(error: SdkError<GetSecretValueError, HttpResponse>, name
     into_error(error, kind, "reading the secret").with_context("secret", name)
 }
 
-/// `Ok` when the secret is already gone or scheduled for deletion: delete is idempotent.
-pub(crate) fn delete_outcome(
+/// How a refused `DeleteSecret` ends.
+pub(crate) enum DeleteFailure {
+    /// The secret does not exist: delete is idempotent, so this is a success.
+    Gone,
+    /// `InvalidRequestException`: a success if the secret is already scheduled for
+    /// deletion, which `DescribeSecret` tells; otherwise this error.
+    Invalid(Error),
+    Failed(Error),
+}
+
+pub(crate) fn delete_failure(
     error: SdkError<DeleteSecretError, HttpResponse>,
     name: &str,
-) -> Result<()> {
+) -> DeleteFailure {
+    let invalid = matches!(
+        &error,
+        SdkError::ServiceError(context)
+            if matches!(context.err(), DeleteSecretError::InvalidRequestException(_))
+    );
     match classify_delete(&error) {
-        ErrorKind::NotFound => Ok(()),
-        kind => Err(into_error(error, kind, "deleting the secret").with_context("secret", name)),
+        ErrorKind::NotFound => DeleteFailure::Gone,
+        kind => {
+            let built = into_error(error, kind, "deleting the secret").with_context("secret", name);
+            if invalid {
+                DeleteFailure::Invalid(built)
+            } else {
+                DeleteFailure::Failed(built)
+            }
+        }
     }
+}
+
+pub(crate) fn describe_error(
+    error: SdkError<DescribeSecretError, HttpResponse>,
+    name: &str,
+) -> Error {
+    let kind = classify_describe(&error);
+    into_error(error, kind, "describing the secret").with_context("secret", name)
 }
 
 /// `prefix` is the name filter of the call.
@@ -241,7 +284,14 @@ mod tests {
             ResourceNotFoundException::builder().build(),
         ));
         assert_eq!(classify_delete(&delete), ErrorKind::NotFound);
-        delete_outcome(delete, "p/s/id").unwrap();
+        assert!(matches!(
+            delete_failure(delete, "p/s/id"),
+            DeleteFailure::Gone
+        ));
+        let describe = service(DescribeSecretError::ResourceNotFoundException(
+            ResourceNotFoundException::builder().build(),
+        ));
+        assert_eq!(classify_describe(&describe), ErrorKind::NotFound);
     }
 
     // Row: ResourceExistsException → AlreadyExists.
@@ -253,18 +303,29 @@ mod tests {
         assert_eq!(classify_create(&error), ErrorKind::AlreadyExists);
     }
 
-    // Row: InvalidRequestException (scheduled for deletion) → NotFound on read, success on
-    // delete.
+    // Row: InvalidRequestException (scheduled for deletion) → NotFound on read.
     #[test]
-    fn invalid_request_is_not_found_on_read_and_success_on_delete() {
+    fn invalid_request_is_not_found_on_read() {
         let get = service(GetSecretValueError::InvalidRequestException(
             InvalidRequestException::builder().build(),
         ));
         assert_eq!(classify_get(&get), ErrorKind::NotFound);
+    }
+
+    // Row: InvalidRequestException on delete → left to DescribeSecret; an error meanwhile,
+    // whatever its message says.
+    #[test]
+    fn invalid_request_on_delete_is_not_a_success_by_itself() {
         let delete = service(DeleteSecretError::InvalidRequestException(
-            InvalidRequestException::builder().build(),
+            InvalidRequestException::builder()
+                .message("You can't perform this operation on the secret because it was marked for deletion.")
+                .build(),
         ));
-        delete_outcome(delete, "p/s/id").unwrap();
+        assert_eq!(classify_delete(&delete), ErrorKind::Unexpected);
+        match delete_failure(delete, "p/s/id") {
+            DeleteFailure::Invalid(error) => assert_eq!(error.kind(), ErrorKind::Unexpected),
+            _ => panic!("an InvalidRequestException is neither gone nor another failure"),
+        }
     }
 
     // Row: AccessDenied (and the other refusals of the identity) → PermissionDenied.
@@ -286,9 +347,13 @@ mod tests {
                 ErrorKind::PermissionDenied,
                 "{code}"
             );
-            let delete = delete_outcome(coded(code, DeleteSecretError::generic), "p/s/id");
             assert_eq!(
-                delete.unwrap_err().kind(),
+                classify_delete(&coded(code, DeleteSecretError::generic)),
+                ErrorKind::PermissionDenied,
+                "{code}"
+            );
+            assert_eq!(
+                classify_describe(&coded(code, DescribeSecretError::generic)),
                 ErrorKind::PermissionDenied,
                 "{code}"
             );
@@ -352,6 +417,10 @@ mod tests {
             ErrorKind::Unavailable
         );
         assert_eq!(
+            classify_describe(&service(DescribeSecretError::InternalServiceError(build()))),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(
             classify_list(&service(ListSecretsError::InternalServiceError(build()))),
             ErrorKind::Unavailable
         );
@@ -363,8 +432,11 @@ mod tests {
         assert_eq!(classify_get(&dispatch()), ErrorKind::Unavailable);
         assert_eq!(classify_create(&dispatch()), ErrorKind::Unavailable);
         assert_eq!(classify_list(&dispatch()), ErrorKind::Unavailable);
-        let delete = delete_outcome(dispatch(), "p/s/id").unwrap_err();
-        assert_eq!(delete.kind(), ErrorKind::Unavailable);
+        assert!(matches!(
+            delete_failure(dispatch(), "p/s/id"),
+            DeleteFailure::Failed(error) if error.kind() == ErrorKind::Unavailable
+        ));
+        assert_eq!(classify_describe(&dispatch()), ErrorKind::Unavailable);
     }
 
     // Row: timeout → Unavailable.
