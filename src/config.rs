@@ -982,7 +982,7 @@ mod tests {
     #[test]
     fn token_scopes_are_the_distinct_scopes_of_every_token() {
         let settings = with_toml(
-            "token = \"0123456789abcdef\"\n[[auth.tokens]]\nsha256 = \"9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08\"\nscope = \"team-b\"\n[[auth.tokens]]\ntoken = \"fedcba9876543210\"\nscope = \"team-b\"",
+            "token = \"0123456789abcdef\"\n[[auth.tokens]]\nsha256 = \"f6b3dac63e528af146813954edf9e735aba38d72b83058170f553236aab48c08\"\nscope = \"team-b\"\n[[auth.tokens]]\ntoken = \"fedcba9876543210\"\nscope = \"team-b\"",
         )
         .unwrap();
         let scopes: Vec<String> = settings
