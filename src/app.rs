@@ -23,6 +23,7 @@ use crate::auth::{generate_token, Authenticator, TokenStore};
 use crate::config::{ConfigError, Settings, TlsSettings};
 use crate::limits::RateLimits;
 use crate::metrics::{MeteredBackend, Metrics};
+use crate::references::{Allowlist, References};
 use crate::tls::{self, SharedTlsConfig, TlsListener};
 use crate::watch::{ticker, WatchedFiles};
 
@@ -122,6 +123,11 @@ impl App {
             )),
             None => Arc::clone(&backend),
         };
+        let references = References::new(
+            Allowlist::from_settings(&settings.references)?,
+            Arc::clone(&served_backend),
+            metrics.clone(),
+        );
         let limits = RateLimits::new(&settings.rate_limit).map(Arc::new);
         let audit = AuditLog::open(&settings.audit).map_err(StartupError::Audit)?;
         let tls = if settings.tls.enabled() {
@@ -146,6 +152,7 @@ impl App {
                 .map(|token| Arc::new(Authenticator::single(token))),
             base_path: Arc::from(settings.base_path.as_str()),
             max_body_bytes: settings.http.max_body_bytes,
+            references: Arc::new(references),
         };
         let fixed = settings.clone();
         Ok(Self {

@@ -1,8 +1,8 @@
 //! The audit log: one JSON line per credential operation, apart from the diagnostic log.
 //!
 //! A line says who (scope and token fingerprint, client address), what (operation,
-//! credential id and type), when, how it ended and how long it took. It never holds a
-//! token or any field of the credential. Lines are handed to a background writer, so an
+//! credential id and type, the references its fields hold), when, how it ended and how long
+//! it took. It never holds a token or any value of the credential. Lines are handed to a background writer, so an
 //! audit write never delays a response; the writer blocks rather than drops when its queue
 //! is full, because an audit trail with holes is worse than a slow one.
 
@@ -89,6 +89,10 @@ pub struct AuditEvent<'a> {
     pub id: Option<&'a str>,
     #[serde(rename = "type")]
     pub kind: Option<&'static str>,
+    /// The references the credential's fields hold (`ref+vault://secret/apps/x#password`):
+    /// paths and keys, never values. Absent when it holds none.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub references: &'a [String],
     pub outcome: &'static str,
     pub status: u16,
     pub latency_ms: f64,
@@ -107,6 +111,7 @@ pub struct RecordFields {
     pub id: Option<CredentialId>,
     pub kind: Option<&'static str>,
     pub client: Option<SocketAddr>,
+    pub references: Vec<String>,
 }
 
 impl RequestRecord {
@@ -142,6 +147,10 @@ impl RequestRecord {
                 fields.kind = kind;
             }
         });
+    }
+
+    pub fn set_references(&self, references: Vec<String>) {
+        self.with(|fields| fields.references = references);
     }
 
     pub fn snapshot(&self) -> RecordFields {

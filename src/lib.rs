@@ -3,8 +3,8 @@
 //! The modules, each owning one concern: [`config`] (settings and their sources),
 //! [`credential`] (the contract's model and rules), [`auth`] (tokens to scopes), [`api`]
 //! (routes and HTTP errors), [`app`] (start-up), [`limits`] (rate limits), [`audit`]
-//! (the audit log), [`metrics`], [`tls`], [`watch`] (file changes), [`telemetry`] (the
-//! diagnostic log), [`cli`].
+//! (the audit log), [`metrics`], [`references`] (fields that name existing vault entries),
+//! [`tls`], [`watch`] (file changes), [`telemetry`] (the diagnostic log), [`cli`].
 
 pub mod api;
 pub mod app;
@@ -15,6 +15,7 @@ pub mod config;
 pub mod credential;
 pub mod limits;
 pub mod metrics;
+pub mod references;
 pub mod telemetry;
 pub mod tls;
 pub mod watch;

@@ -1,7 +1,7 @@
 //! Prometheus metrics: requests, latencies, backend calls, auth failures, rate limiting.
 //!
 //! Labels are route templates, methods, statuses, backend kinds, operation names and
-//! outcomes: never a credential id, a scope or anything a caller sent. Each app owns its
+//! outcomes: never a credential id, a scope, a reference or anything a caller sent. Each app owns its
 //! registry, so two apps in one process (tests) never mix their numbers.
 
 use std::sync::Arc;
@@ -9,7 +9,9 @@ use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use axum::http::Method;
-use credbridge_adapters::{Backend, BackendInfo, CredentialId, Document, Key, Scope};
+use credbridge_adapters::{
+    Backend, BackendInfo, CredentialId, Document, Key, ReferenceTarget, ReferencedEntry, Scope,
+};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -45,6 +47,12 @@ struct BackendOperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResolutionLabels {
+    backend: &'static str,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReasonLabels {
     reason: &'static str,
 }
@@ -72,6 +80,7 @@ pub struct Metrics {
     auth_failures: Family<ReasonLabels, Counter>,
     rate_limited: Family<LimitLabels, Counter>,
     login_expiry: Gauge,
+    reference_resolutions: Family<ResolutionLabels, Counter>,
 }
 
 /// A request method as a label: the standard ones by name, anything else as `other`, so a
@@ -104,6 +113,7 @@ impl Metrics {
         let auth_failures = Family::<ReasonLabels, Counter>::default();
         let rate_limited = Family::<LimitLabels, Counter>::default();
         let login_expiry = Gauge::default();
+        let reference_resolutions = Family::<ResolutionLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -139,6 +149,12 @@ impl Metrics {
             "Seconds until the backend login (a Vault token) expires; 0 when it does not expire",
             login_expiry.clone(),
         );
+        registry.register(
+            "reference_resolutions",
+            "References in credential fields resolved, by backend and outcome (ok, refused, \
+             not_found, unusable, denied, unavailable, error)",
+            reference_resolutions.clone(),
+        );
         Self {
             registry,
             routes: routes
@@ -153,6 +169,7 @@ impl Metrics {
             auth_failures,
             rate_limited,
             login_expiry,
+            reference_resolutions,
         }
     }
 
@@ -192,6 +209,13 @@ impl Metrics {
     pub fn rate_limited(&self, limit: &'static str) {
         self.rate_limited
             .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+
+    /// Counts one reference of a credential field, resolved or not.
+    pub fn reference_resolved(&self, backend: &'static str, outcome: &'static str) {
+        self.reference_resolutions
+            .get_or_create(&ResolutionLabels { backend, outcome })
             .inc();
     }
 
@@ -303,5 +327,18 @@ impl Backend for MeteredBackend {
         let started = Instant::now();
         let result = self.inner.check().await;
         self.finish("check", started, result)
+    }
+
+    fn owns(&self, target: &ReferenceTarget) -> bool {
+        self.inner.owns(target)
+    }
+
+    async fn read_reference(
+        &self,
+        target: &ReferenceTarget,
+    ) -> credbridge_adapters::Result<ReferencedEntry> {
+        let started = Instant::now();
+        let result = self.inner.read_reference(target).await;
+        self.finish("read_reference", started, result)
     }
 }

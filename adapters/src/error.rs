@@ -20,7 +20,8 @@ pub enum ErrorKind {
     /// The backend could not be reached, timed out, is sealed or is throttling.
     /// The same call may succeed later.
     Unavailable,
-    /// The backend's configuration is wrong; start-up should stop.
+    /// The backend's configuration is wrong (start-up should stop), or the backend cannot
+    /// do what was asked at all (resolve a reference of another kind).
     InvalidConfig,
     /// Anything else: a malformed answer, an unexpected status.
     Unexpected,

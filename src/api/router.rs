@@ -20,6 +20,7 @@ use crate::audit::AuditLog;
 use crate::auth::{Authenticator, TokenStore};
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::references::References;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -38,6 +39,8 @@ pub struct AppState {
     pub metrics_auth: Option<Arc<Authenticator>>,
     pub base_path: Arc<str>,
     pub max_body_bytes: usize,
+    /// Finds, checks and resolves references in credential fields.
+    pub references: Arc<References>,
 }
 
 /// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and

@@ -10,7 +10,8 @@ use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
 use credbridge_adapters::testkit::document;
 use credbridge_adapters::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Scope,
+    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
+    ReferenceTarget, ReferencedEntry, Scope,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -67,6 +68,16 @@ impl Backend for ScriptedBackend {
     }
     async fn check(&self) -> credbridge_adapters::Result<()> {
         self.script().await
+    }
+    fn owns(&self, target: &ReferenceTarget) -> bool {
+        self.inner.owns(target)
+    }
+    async fn read_reference(
+        &self,
+        target: &ReferenceTarget,
+    ) -> credbridge_adapters::Result<ReferencedEntry> {
+        self.script().await?;
+        self.inner.read_reference(target).await
     }
 }
 
