@@ -326,8 +326,8 @@ impl fmt::Display for Problem {
             Problem::NotAllowed => f.write_str("not allowed for this token's scope"),
             Problem::WrongKind { backend } => write!(
                 f,
-                "this credbridge stores credentials in the '{backend}' backend and reads \
-                 references from it only"
+                "this credbridge stores credentials in the '{backend}' backend, which cannot \
+                 read this kind of reference"
             ),
             Problem::OwnStorage => f.write_str("points into credbridge's own storage"),
             Problem::TooMany => write!(

@@ -11,7 +11,7 @@ use credbridge_adapters::{Backend, SecretText};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{assert_error, password, secret, TestApp};
+use crate::helpers::{assert_error, audit_lines, password, secret, TestApp};
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())
@@ -186,22 +186,6 @@ async fn repeated_auth_failures_block_the_address_even_for_a_right_token() {
         .await
         .unwrap();
     assert_eq!(health.status(), StatusCode::OK);
-}
-
-/// Reads the audit file until it has `lines` lines (the writer is asynchronous).
-async fn audit_lines(path: &Path, lines: usize) -> Vec<Value> {
-    let mut parsed = Vec::new();
-    eventually("the audit lines are written", || {
-        parsed = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("each audit line is JSON"))
-            .collect();
-        let done = parsed.len() >= lines;
-        async move { done }
-    })
-    .await;
-    parsed
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //!
 //! `contract` holds the contract cases, run by `http_suite!` against every backend peer of
 //! `credbridge_adapters::backend_matrix!`;
+//! `references` holds the cases of references to existing entries, run by
+//! `http_reference_suite!` against every peer of `credbridge_adapters::reference_matrix!`;
 //! `service` holds behaviour of the service itself (start-up, timeouts, error mapping),
 //! run with test doubles.
 
@@ -9,7 +11,14 @@ mod helpers;
 #[macro_use]
 mod contract;
 mod hardening;
+#[macro_use]
+mod references;
 mod service;
 
 // The contract, against every backend peer compiled in: one module per peer.
 credbridge_adapters::backend_matrix!(http_suite);
+
+// References, against every peer that resolves them.
+mod reference_peers {
+    credbridge_adapters::reference_matrix!(http_reference_suite);
+}
