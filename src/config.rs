@@ -776,6 +776,34 @@ mod tests {
     }
 
     #[test]
+    fn references_are_allowlists_per_scope_and_errors_name_their_key() {
+        let settings = with_toml(
+            "[references.scopes.team-a]\nallow = [\"secret/apps/team-a/*\", \"kv/shared/smtp\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            settings.references.scopes["team-a"].allow,
+            ["secret/apps/team-a/*", "kv/shared/smtp"]
+        );
+        assert!(with_toml("").unwrap().references.scopes.is_empty());
+        let error = with_toml("[references.scopes.team-a]\nallow = [\"secret/*/x\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("references.scopes.team-a.allow[0]: "),
+            "{error}"
+        );
+        let error = with_toml("[references.scopes.team-a]\nalow = []")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("alow"), "{error}");
+        let error = with_toml("[references]\nteam-a = []")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("team-a"), "{error}");
+    }
+
+    #[test]
     fn a_numeric_token_is_refused_without_echoing_it() {
         let error = with_toml("token = 12345678901234567")
             .unwrap_err()

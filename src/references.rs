@@ -335,13 +335,13 @@ impl fmt::Display for Problem {
                 "a credential may reference at most {MAX_ENTRIES} distinct entries"
             ),
             Problem::Read(_) => f.write_str("the entry could not be read"),
+            // The backends' own sentences: they name what is wrong, never a path, a value
+            // or what the vault answered.
             Problem::Backend(error) => match error.kind() {
-                ErrorKind::NotFound => f.write_str("no such entry"),
-                ErrorKind::PermissionDenied => f.write_str(
-                    "credbridge may not read this entry; check the policy of the identity \
-                     credbridge uses",
-                ),
-                ErrorKind::InvalidConfig => f.write_str(error.message()),
+                ErrorKind::NotFound | ErrorKind::InvalidConfig => f.write_str(error.message()),
+                ErrorKind::PermissionDenied => {
+                    write!(f, "credbridge may not read it: {}", error.message())
+                }
                 ErrorKind::Unavailable => {
                     f.write_str("the backend is unavailable; the request may be retried")
                 }
