@@ -214,9 +214,28 @@ impl fmt::Display for Malformed {
     }
 }
 
+/// Whether any value of `fields` (labels aside) starts with `ref+`: the read path's check,
+/// which allocates nothing.
+fn holds_references(fields: &Map<String, Value>) -> bool {
+    fn holds(value: &Value) -> bool {
+        match value {
+            Value::String(text) => Reference::is_reference(text),
+            Value::Object(members) => members.values().any(holds),
+            Value::Array(items) => items.iter().any(holds),
+            _ => false,
+        }
+    }
+    fields
+        .iter()
+        .any(|(name, value)| !LABELS.contains(&name.as_str()) && holds(value))
+}
+
 /// Every reference in `fields`, in document order.
 fn find(fields: &Map<String, Value>) -> Result<Vec<Found>, Malformed> {
     let mut found = Vec::new();
+    if !holds_references(fields) {
+        return Ok(found);
+    }
     let mut path = Vec::new();
     for (name, value) in fields {
         if LABELS.contains(&name.as_str()) {

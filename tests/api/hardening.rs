@@ -11,7 +11,7 @@ use credbridge_adapters::{Backend, SecretText};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{assert_error, audit_lines, password, secret, TestApp};
+use crate::helpers::{assert_error, audit_lines, metrics_text, password, secret, TestApp};
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())
@@ -288,14 +288,7 @@ async fn metrics_count_requests_and_backend_calls_without_ids_or_secrets() {
         .await
         .unwrap();
 
-    let response = app
-        .client
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = response.text().await.unwrap();
+    let text = metrics_text(&app).await;
     for expected in [
         r#"credbridge_http_requests_total{route="/api/v1/credentials/{*id}",method="GET",status="200"} 1"#,
         r#"credbridge_http_requests_total{route="/api/v1/credentials/{*id}",method="GET",status="404"} 1"#,

@@ -244,13 +244,6 @@ pub async fn metrics_text(app: &TestApp) -> String {
     response.text().await.unwrap()
 }
 
-/// The value of one series (`name{labels}`) in a metrics text; 0 when absent.
-pub fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0.0, |value| value.trim().parse().unwrap())
-}
-
 /// Reads the audit file until it has `lines` lines (the writer is asynchronous).
 pub async fn audit_lines(path: &std::path::Path, lines: usize) -> Vec<Value> {
     credbridge_adapters::testkit::eventually(

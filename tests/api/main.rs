@@ -11,6 +11,7 @@ mod helpers;
 #[macro_use]
 mod contract;
 mod hardening;
+#[cfg(any(feature = "vault", feature = "aws"))]
 #[macro_use]
 mod references;
 mod service;
@@ -19,6 +20,7 @@ mod service;
 credbridge_adapters::backend_matrix!(http_suite);
 
 // References, against every peer that resolves them.
+#[cfg(any(feature = "vault", feature = "aws"))]
 mod reference_peers {
     credbridge_adapters::reference_matrix!(http_reference_suite);
 }

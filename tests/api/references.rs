@@ -3,6 +3,7 @@
 //! root token and with AppRole holding only the documented policies, and moto). The
 //! existing entries are written, changed and removed in the vault directly, as the
 //! organization's other tools would.
+#![cfg(any(feature = "vault", feature = "aws"))]
 
 use std::sync::Arc;
 
@@ -14,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::{
-    allow_references, assert_error, audit_lines, credit_card, metrics_text, sample, TestApp,
+    allow_references, assert_error, audit_lines, credit_card, metrics_text, TestApp,
 };
 
 /// One `#[tokio::test]` per case, against the reference peer `$factory` makes (an
@@ -61,6 +62,13 @@ async fn existing(peer: &ReferencePeer, fields: Value) -> String {
     let name = entry_name();
     peer.entries.write(&name, fields).await;
     name
+}
+
+/// The value of one series (`name{labels}`) in a metrics text; 0 when absent.
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.trim().parse().unwrap())
 }
 
 fn key_of(app: &TestApp, id: &str) -> Key {
