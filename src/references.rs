@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use credbridge_adapters::{
     Backend, Document, Error as BackendError, ErrorKind, InvalidReference, Reference,
-    ReferenceTarget, Scope, SecretText, UnusableValue,
+    ReferenceTarget, ReferencedEntry, Scope, SecretText, UnusableValue,
 };
 use serde_json::{Map, Value};
 
@@ -292,48 +292,66 @@ fn slot<'a>(fields: &'a mut Map<String, Value>, path: &[Step]) -> Option<&'a mut
         })
 }
 
-/// Why one reference did not resolve. Names no value.
-#[derive(Debug)]
-enum Problem {
+/// Why a reference is refused before anything is read.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
     /// The scope has no allowlist: references are off for it.
     NotEnabled,
-    NotAllowed,
     WrongKind {
         backend: &'static str,
     },
+    NotAllowed,
     OwnStorage,
     TooMany,
-    /// Reading the entry failed: an index into the reads, then the error itself.
-    Read(usize),
-    Backend(BackendError),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NotEnabled => f.write_str("references are not enabled for this token's scope"),
+            Refusal::WrongKind { backend } => write!(
+                f,
+                "this credbridge stores credentials in the '{backend}' backend, which cannot \
+                 read this kind of reference"
+            ),
+            Refusal::NotAllowed => f.write_str("not allowed for this token's scope"),
+            Refusal::OwnStorage => f.write_str("points into credbridge's own storage"),
+            Refusal::TooMany => write!(
+                f,
+                "a credential may reference at most {MAX_ENTRIES} distinct entries"
+            ),
+        }
+    }
+}
+
+/// Why one reference did not resolve. Names no value.
+#[derive(Debug)]
+enum Problem {
+    Refused(Refusal),
+    /// Reading its entry failed.
+    Read(BackendError),
+    /// Its entry was read, and its key cannot be used.
     Unusable(UnusableValue),
 }
 
 impl Problem {
-    /// The label of `credbridge_reference_resolutions_total`'s `outcome`.
+    /// The `outcome` label of `credbridge_reference_resolutions_total`.
     fn outcome(
-        &self,
-        reads: &[Result<credbridge_adapters::ReferencedEntry, BackendError>],
+        refused: Option<Refusal>,
+        read: Option<&BackendError>,
+        unusable: Option<&UnusableValue>,
     ) -> &'static str {
-        let kind = match self {
-            Problem::NotEnabled
-            | Problem::NotAllowed
-            | Problem::WrongKind { .. }
-            | Problem::OwnStorage
-            | Problem::TooMany => return "refused",
-            Problem::Unusable(UnusableValue::MissingKey(_)) => return "not_found",
-            Problem::Unusable(_) => return "unusable",
-            Problem::Read(index) => match &reads[*index] {
-                Err(error) => error.kind(),
-                Ok(_) => return "error",
+        match (refused, read, unusable) {
+            (Some(_), _, _) => "refused",
+            (_, Some(error), _) => match error.kind() {
+                ErrorKind::NotFound => "not_found",
+                ErrorKind::PermissionDenied => "denied",
+                ErrorKind::Unavailable => "unavailable",
+                _ => "error",
             },
-            Problem::Backend(error) => error.kind(),
-        };
-        match kind {
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::PermissionDenied => "denied",
-            ErrorKind::Unavailable => "unavailable",
-            _ => "error",
+            (_, _, Some(UnusableValue::MissingKey(_))) => "not_found",
+            (_, _, Some(_)) => "unusable",
+            (None, None, None) => "ok",
         }
     }
 }
@@ -341,22 +359,10 @@ impl Problem {
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Problem::NotEnabled => f.write_str("references are not enabled for this token's scope"),
-            Problem::NotAllowed => f.write_str("not allowed for this token's scope"),
-            Problem::WrongKind { backend } => write!(
-                f,
-                "this credbridge stores credentials in the '{backend}' backend, which cannot \
-                 read this kind of reference"
-            ),
-            Problem::OwnStorage => f.write_str("points into credbridge's own storage"),
-            Problem::TooMany => write!(
-                f,
-                "a credential may reference at most {MAX_ENTRIES} distinct entries"
-            ),
-            Problem::Read(_) => f.write_str("the entry could not be read"),
+            Problem::Refused(refusal) => refusal.fmt(f),
             // The backends' own sentences: they name what is wrong, never a path, a value
             // or what the vault answered.
-            Problem::Backend(error) => match error.kind() {
+            Problem::Read(error) => match error.kind() {
                 ErrorKind::NotFound | ErrorKind::InvalidConfig => f.write_str(error.message()),
                 ErrorKind::PermissionDenied => {
                     write!(f, "credbridge may not read it: {}", error.message())
@@ -458,7 +464,7 @@ impl References {
         match self.resolve_all(scope, &found).await {
             Ok(_) => Ok(()),
             Err(failure) => Err(match failure.problem {
-                Problem::Backend(error)
+                Problem::Read(error)
                     if matches!(
                         error.kind(),
                         ErrorKind::Unavailable | ErrorKind::Unexpected | ErrorKind::AlreadyExists
@@ -504,7 +510,7 @@ impl References {
             self.resolve_all(scope, &found)
                 .await
                 .map_err(|failure| match failure.problem {
-                    Problem::Backend(error) if error.kind() == ErrorKind::Unavailable => {
+                    Problem::Read(error) if error.kind() == ErrorKind::Unavailable => {
                         ReferenceError::Backend(error)
                     }
                     problem => ReferenceError::Unresolved(Unresolved {
@@ -513,7 +519,7 @@ impl References {
                             failure.field, failure.reference
                         ),
                         source: match problem {
-                            Problem::Backend(error) => Some(error),
+                            Problem::Read(error) => Some(error),
                             _ => None,
                         },
                     }),
@@ -535,28 +541,31 @@ impl References {
         found: &[Found],
     ) -> Result<Vec<SecretText>, Failure> {
         let backend_kind = self.backend.info().kind;
+        // Each distinct target, numbered in the order first met.
         let mut targets: BTreeMap<&ReferenceTarget, usize> = BTreeMap::new();
-        let checks: Vec<Result<usize, Problem>> = found
+        let checks: Vec<Result<usize, Refusal>> = found
             .iter()
             .map(|found| {
                 let target = found.reference.target();
+                let allowed = self
+                    .allowlist
+                    .allows(scope, target)
+                    .ok_or(Refusal::NotEnabled)?;
                 if target.backend_kind() != backend_kind {
-                    return Err(Problem::WrongKind {
+                    return Err(Refusal::WrongKind {
                         backend: backend_kind,
                     });
                 }
-                match self.allowlist.allows(scope, target) {
-                    None => return Err(Problem::NotEnabled),
-                    Some(false) => return Err(Problem::NotAllowed),
-                    Some(true) => {}
+                if !allowed {
+                    return Err(Refusal::NotAllowed);
                 }
                 if self.backend.owns(target) {
-                    return Err(Problem::OwnStorage);
+                    return Err(Refusal::OwnStorage);
                 }
                 let next = targets.len();
                 let index = *targets.entry(target).or_insert(next);
                 if index >= MAX_ENTRIES {
-                    return Err(Problem::TooMany);
+                    return Err(Refusal::TooMany);
                 }
                 Ok(index)
             })
@@ -565,38 +574,42 @@ impl References {
         order.sort_by_key(|(_, index)| *index);
         order.truncate(MAX_ENTRIES);
         let backend = &*self.backend;
-        let mut reads = futures_util::future::join_all(
-            order
-                .iter()
-                .map(|(target, _)| backend.read_reference(target)),
-        )
-        .await;
+        let mut reads: Vec<Option<Result<ReferencedEntry, BackendError>>> =
+            futures_util::future::join_all(
+                order
+                    .iter()
+                    .map(|(target, _)| async move { Some(backend.read_reference(target).await) }),
+            )
+            .await;
 
         let mut values = Vec::with_capacity(found.len());
-        let mut first_failure: Option<(usize, Problem)> = None;
+        // The first reference that failed: its position, and why.
+        let mut failed: Option<(usize, Result<usize, Refusal>, Option<UnusableValue>)> = None;
         for (position, (found, check)) in found.iter().zip(checks).enumerate() {
-            let resolved = check.and_then(|index| match &reads[index] {
-                Ok(entry) => entry
-                    .value(found.reference.key())
-                    .cloned()
-                    .map_err(Problem::Unusable),
-                Err(_) => Err(Problem::Read(index)),
-            });
-            let outcome = match &resolved {
-                Ok(_) => "ok",
-                Err(problem) => problem.outcome(&reads),
+            let read = check.ok().and_then(|index| reads[index].as_ref());
+            let value = match read {
+                Some(Ok(entry)) => Some(entry.value(found.reference.key())),
+                _ => None,
             };
+            let outcome = Problem::outcome(
+                check.err(),
+                read.and_then(|read| read.as_ref().err()),
+                value.as_ref().and_then(|value| value.as_ref().err()),
+            );
             if let Some(metrics) = &self.metrics {
                 metrics.reference_resolved(backend_kind, outcome);
             }
-            match resolved {
-                Ok(value) => values.push(value),
-                Err(problem) => {
-                    first_failure.get_or_insert((position, problem));
+            match value {
+                Some(Ok(value)) => values.push(value.clone()),
+                Some(Err(unusable)) => {
+                    failed.get_or_insert((position, check, Some(unusable)));
+                }
+                None => {
+                    failed.get_or_insert((position, check, None));
                 }
             }
         }
-        let Some((position, problem)) = first_failure else {
+        let Some((position, check, unusable)) = failed else {
             tracing::debug!(
                 references = found.len(),
                 entries = reads.len(),
@@ -604,12 +617,17 @@ impl References {
             );
             return Ok(values);
         };
-        let problem = match problem {
-            Problem::Read(index) => match reads.swap_remove(index) {
-                Err(error) => Problem::Backend(error),
-                Ok(_) => Problem::Read(index),
+        let problem = match (check, unusable) {
+            (Err(refusal), _) => Problem::Refused(refusal),
+            (Ok(_), Some(unusable)) => Problem::Unusable(unusable),
+            (Ok(index), None) => match reads[index].take() {
+                Some(Err(error)) => Problem::Read(error),
+                // A read that succeeded has a usable or unusable value, handled above.
+                _ => Problem::Read(BackendError::new(
+                    ErrorKind::Unexpected,
+                    "the entry could not be read",
+                )),
             },
-            other => other,
         };
         let found = &found[position];
         Err(Failure {
