@@ -313,3 +313,23 @@ async fn paths_outside_a_kv_engine_or_naming_a_mount_never_resolve() {
     let sibling = format!("ref+vault://secret/{prefix}-other/x#k");
     assert!(!backend.owns(&target(&sibling)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_path_starting_with_a_child_namespace_reaches_that_namespace() {
+    let vault = TestVault::with_namespace().await;
+    let team = vault.admin().in_namespace(TEST_NAMESPACE);
+    let area = format!("existing/{}", random_hex(6));
+    team.ok(
+        "POST",
+        &format!("secret/data/{area}/smtp"),
+        Some(json!({"data": {"password": "in-the-namespace"}})),
+    )
+    .await;
+    let backend = root_backend(&vault, "secret", &unique_prefix()).await;
+    let reference = format!("ref+vault://{TEST_NAMESPACE}/secret/{area}/smtp#password");
+    let entry = backend.read_reference(&target(&reference)).await.unwrap();
+    assert_eq!(
+        entry.value(Some("password")).unwrap().expose(),
+        "in-the-namespace"
+    );
+}
