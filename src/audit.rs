@@ -1,10 +1,11 @@
 //! The audit log: one JSON line per credential operation, apart from the diagnostic log.
 //!
 //! A line says who (scope and token fingerprint, client address), what (operation,
-//! credential id and type, the references its fields hold), when, how it ended and how long
-//! it took. It never holds a token or any value of the credential. Lines are handed to a background writer, so an
-//! audit write never delays a response; the writer blocks rather than drops when its queue
-//! is full, because an audit trail with holes is worse than a slow one.
+//! credential id and type, the references its fields hold), when, how it ended and how
+//! long it took. It never holds a token or any value of the credential. Lines are handed
+//! to a background writer, so an audit write never delays a response; the writer blocks
+//! rather than drops when its queue is full, because an audit trail with holes is worse
+//! than a slow one.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -149,8 +150,10 @@ impl RequestRecord {
         });
     }
 
-    pub fn set_references(&self, references: Vec<String>) {
-        self.with(|fields| fields.references = references);
+    /// Notes the references a credential holds; they are only formatted when the record
+    /// is active.
+    pub fn set_references(&self, references: impl IntoIterator<Item = String>) {
+        self.with(|fields| fields.references = references.into_iter().collect());
     }
 
     pub fn snapshot(&self) -> RecordFields {

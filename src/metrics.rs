@@ -1,8 +1,9 @@
-//! Prometheus metrics: requests, latencies, backend calls, auth failures, rate limiting.
+//! Prometheus metrics: requests, latencies, backend calls, auth failures, rate limiting,
+//! reference resolutions.
 //!
 //! Labels are route templates, methods, statuses, backend kinds, operation names and
-//! outcomes: never a credential id, a scope, a reference or anything a caller sent. Each app owns its
-//! registry, so two apps in one process (tests) never mix their numbers.
+//! outcomes: never a credential id, a scope, a reference or anything a caller sent. Each
+//! app owns its registry, so two apps in one process (tests) never mix their numbers.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};

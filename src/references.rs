@@ -21,7 +21,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use credbridge_adapters::{
-    Backend, Document, Error as BackendError, ErrorKind, InvalidReference, Reference,
+    AwsSecretId, Backend, Document, Error as BackendError, ErrorKind, InvalidReference, Reference,
     ReferenceTarget, ReferencedEntry, Scope, SecretText, UnusableValue,
 };
 use serde_json::{Map, Value};
@@ -97,9 +97,13 @@ impl Pattern {
         if body.contains('*') {
             return Err("may have `*` only as its last character");
         }
-        let path = match body.strip_prefix("arn:") {
-            Some(arn) => arn_name(arn)?,
-            None => body,
+        let path = if body.starts_with("arn:") {
+            AwsSecretId::arn_name(body).ok_or(
+                "an ARN pattern must spell out partition, region and account: \
+                 arn:<partition>:secretsmanager:<region>:<account>:secret:<name>[*]",
+            )?
+        } else {
+            body
         };
         // The part the `*` continues may end in `/` (`secret/apps/*`) or mid-segment
         // (`secret/apps/team-*`); every whole segment before it is checked.
@@ -140,32 +144,6 @@ impl Pattern {
         } else {
             subject == self.text
         }
-    }
-}
-
-/// The name part of an ARN pattern (after `arn:`), once partition, service, region,
-/// account and `secret` are spelt out.
-fn arn_name(arn: &str) -> Result<&str, &'static str> {
-    let parts: Vec<&str> = arn.splitn(6, ':').collect();
-    let lower = |part: &str| {
-        !part.is_empty()
-            && part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    };
-    match parts.as_slice() {
-        [partition, "secretsmanager", region, account, "secret", name]
-            if lower(partition)
-                && lower(region)
-                && account.len() == 12
-                && account.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            Ok(name)
-        }
-        _ => Err(
-            "an ARN pattern must spell out partition, region and account: \
-             arn:<partition>:secretsmanager:<region>:<account>:secret:<name>[*]",
-        ),
     }
 }
 
@@ -455,12 +433,7 @@ impl References {
         if found.is_empty() {
             return Ok(());
         }
-        record.set_references(
-            found
-                .iter()
-                .map(|found| found.reference.to_string())
-                .collect(),
-        );
+        record.set_references(found.iter().map(|found| found.reference.to_string()));
         match self.resolve_all(scope, &found).await {
             Ok(_) => Ok(()),
             Err(failure) => Err(match failure.problem {
@@ -500,12 +473,7 @@ impl References {
         if found.is_empty() {
             return Ok(document);
         }
-        record.set_references(
-            found
-                .iter()
-                .map(|found| found.reference.to_string())
-                .collect(),
-        );
+        record.set_references(found.iter().map(|found| found.reference.to_string()));
         let values =
             self.resolve_all(scope, &found)
                 .await

@@ -107,7 +107,10 @@ impl Reference {
         } else if let Some(id) = body.strip_prefix(Self::AWS) {
             ReferenceTarget::AwsSecrets(AwsSecretId::parse(id)?)
         } else {
-            return invalid("must be `ref+vault://<mount>/<path>#<key>` or `ref+awssecrets://<name-or-arn>[#<key>]`");
+            return invalid(
+                "must be `ref+vault://<mount>/<path>#<key>` or \
+                 `ref+awssecrets://<name-or-arn>[#<key>]`",
+            );
         };
         Ok(Self { target, key })
     }
@@ -172,39 +175,46 @@ impl AwsSecretId {
     const MAX_NAME_LEN: usize = 512;
 
     fn parse(text: &str) -> Result<Self, InvalidReference> {
-        let invalid = |reason| Err(InvalidReference(reason));
-        let Some(arn) = text.strip_prefix("arn:") else {
+        if !text.starts_with("arn:") {
             check_aws_name(text)?;
             return Ok(Self {
                 id: text.to_owned(),
                 name_start: 0,
             });
-        };
-        // arn:<partition>:secretsmanager:<region>:<account>:secret:<name>
-        let parts: Vec<&str> = arn.splitn(6, ':').collect();
-        let [partition, service, region, account, resource, name] = parts.as_slice() else {
-            return invalid("is not a Secrets Manager ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)");
-        };
+        }
+        let name = Self::arn_name(text).ok_or(InvalidReference(
+            "is not a Secrets Manager ARN \
+             (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)",
+        ))?;
+        check_aws_name(name)?;
+        Ok(Self {
+            name_start: text.len() - name.len(),
+            id: text.to_owned(),
+        })
+    }
+
+    /// The name part of `arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`,
+    /// when every other part is spelt out (partition and region in lowercase letters,
+    /// digits and `-`; a 12-digit account). The name itself is not checked.
+    pub fn arn_name(text: &str) -> Option<&str> {
         let lower = |part: &str| {
             !part.is_empty()
                 && part
                     .bytes()
                     .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         };
-        if !lower(partition)
-            || *service != "secretsmanager"
-            || !lower(region)
-            || account.len() != 12
-            || !account.bytes().all(|b| b.is_ascii_digit())
-            || *resource != "secret"
-        {
-            return invalid("is not a Secrets Manager ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>)");
+        let parts: Vec<&str> = text.strip_prefix("arn:")?.splitn(6, ':').collect();
+        match parts.as_slice() {
+            [partition, "secretsmanager", region, account, "secret", name]
+                if lower(partition)
+                    && lower(region)
+                    && account.len() == 12
+                    && account.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                Some(name)
+            }
+            _ => None,
         }
-        check_aws_name(name)?;
-        Ok(Self {
-            name_start: text.len() - name.len(),
-            id: text.to_owned(),
-        })
     }
 
     /// The name or the ARN, as the reference gave it: what `GetSecretValue` takes.

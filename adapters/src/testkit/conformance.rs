@@ -199,8 +199,8 @@ pub async fn info_names_the_backend(backend: Arc<dyn Backend>) {
     );
 }
 
-/// A target of a kind the backend does not
-/// store in is refused without a read, and never owned; the memory backend refuses both.
+/// A reference target of a kind the backend does not store in is refused without a read,
+/// and never owned; the memory backend refuses both kinds.
 pub async fn references_of_another_kind_are_refused(backend: Arc<dyn Backend>) {
     let kind = backend.info().kind;
     for reference in [
