@@ -312,24 +312,29 @@ enum Problem {
     Unusable(UnusableValue),
 }
 
-impl Problem {
+/// What became of one reference, before the first failure is told.
+enum Resolution {
+    Value(SecretText),
+    Refused(Refusal),
+    /// Reading its entry, the `n`th distinct one, failed.
+    ReadFailed(usize),
+    Unusable(UnusableValue),
+}
+
+impl Resolution {
     /// The `outcome` label of `credbridge_reference_resolutions_total`.
-    fn outcome(
-        refused: Option<Refusal>,
-        read: Option<&BackendError>,
-        unusable: Option<&UnusableValue>,
-    ) -> &'static str {
-        match (refused, read, unusable) {
-            (Some(_), _, _) => "refused",
-            (_, Some(error), _) => match error.kind() {
-                ErrorKind::NotFound => "not_found",
-                ErrorKind::PermissionDenied => "denied",
-                ErrorKind::Unavailable => "unavailable",
+    fn outcome(&self, reads: &[Result<ReferencedEntry, BackendError>]) -> &'static str {
+        match self {
+            Resolution::Value(_) => "ok",
+            Resolution::Refused(_) => "refused",
+            Resolution::Unusable(UnusableValue::MissingKey(_)) => "not_found",
+            Resolution::Unusable(_) => "unusable",
+            Resolution::ReadFailed(index) => match reads[*index].as_ref().map_err(|e| e.kind()) {
+                Err(ErrorKind::NotFound) => "not_found",
+                Err(ErrorKind::PermissionDenied) => "denied",
+                Err(ErrorKind::Unavailable) => "unavailable",
                 _ => "error",
             },
-            (_, _, Some(UnusableValue::MissingKey(_))) => "not_found",
-            (_, _, Some(_)) => "unusable",
-            (None, None, None) => "ok",
         }
     }
 }
@@ -542,67 +547,61 @@ impl References {
         order.sort_by_key(|(_, index)| *index);
         order.truncate(MAX_ENTRIES);
         let backend = &*self.backend;
-        let mut reads: Vec<Option<Result<ReferencedEntry, BackendError>>> =
-            futures_util::future::join_all(
-                order
-                    .iter()
-                    .map(|(target, _)| async move { Some(backend.read_reference(target).await) }),
-            )
-            .await;
+        let mut reads = futures_util::future::join_all(
+            order
+                .iter()
+                .map(|(target, _)| backend.read_reference(target)),
+        )
+        .await;
 
-        let mut values = Vec::with_capacity(found.len());
-        // The first reference that failed: its position, and why.
-        let mut failed: Option<(usize, Result<usize, Refusal>, Option<UnusableValue>)> = None;
-        for (position, (found, check)) in found.iter().zip(checks).enumerate() {
-            let read = check.ok().and_then(|index| reads[index].as_ref());
-            let value = match read {
-                Some(Ok(entry)) => Some(entry.value(found.reference.key())),
-                _ => None,
-            };
-            let outcome = Problem::outcome(
-                check.err(),
-                read.and_then(|read| read.as_ref().err()),
-                value.as_ref().and_then(|value| value.as_ref().err()),
-            );
-            if let Some(metrics) = &self.metrics {
-                metrics.reference_resolved(backend_kind, outcome);
-            }
-            match value {
-                Some(Ok(value)) => values.push(value.clone()),
-                Some(Err(unusable)) => {
-                    failed.get_or_insert((position, check, Some(unusable)));
-                }
-                None => {
-                    failed.get_or_insert((position, check, None));
-                }
+        let resolutions: Vec<Resolution> = found
+            .iter()
+            .zip(checks)
+            .map(|(found, check)| match check {
+                Err(refusal) => Resolution::Refused(refusal),
+                Ok(index) => match &reads[index] {
+                    Ok(entry) => match entry.value(found.reference.key()) {
+                        Ok(value) => Resolution::Value(value.clone()),
+                        Err(unusable) => Resolution::Unusable(unusable),
+                    },
+                    Err(_) => Resolution::ReadFailed(index),
+                },
+            })
+            .collect();
+        if let Some(metrics) = &self.metrics {
+            for resolution in &resolutions {
+                metrics.reference_resolved(backend_kind, resolution.outcome(&reads));
             }
         }
-        let Some((position, check, unusable)) = failed else {
-            tracing::debug!(
-                references = found.len(),
-                entries = reads.len(),
-                "references resolved"
-            );
-            return Ok(values);
-        };
-        let problem = match (check, unusable) {
-            (Err(refusal), _) => Problem::Refused(refusal),
-            (Ok(_), Some(unusable)) => Problem::Unusable(unusable),
-            (Ok(index), None) => match reads[index].take() {
-                Some(Err(error)) => Problem::Read(error),
-                // A read that succeeded has a usable or unusable value, handled above.
-                _ => Problem::Read(BackendError::new(
-                    ErrorKind::Unexpected,
-                    "the entry could not be read",
-                )),
-            },
-        };
-        let found = &found[position];
-        Err(Failure {
-            field: field_name(&found.path),
-            reference: found.reference.clone(),
-            problem,
-        })
+        let mut values = Vec::with_capacity(found.len());
+        for (found, resolution) in found.iter().zip(resolutions) {
+            let problem = match resolution {
+                Resolution::Value(value) => {
+                    values.push(value);
+                    continue;
+                }
+                Resolution::Refused(refusal) => Problem::Refused(refusal),
+                Resolution::Unusable(unusable) => Problem::Unusable(unusable),
+                // Only a failed read is `ReadFailed`; its error moves into the answer.
+                Resolution::ReadFailed(index) => Problem::Read(match reads.swap_remove(index) {
+                    Err(error) => error,
+                    Ok(_) => {
+                        BackendError::new(ErrorKind::Unexpected, "the entry could not be read")
+                    }
+                }),
+            };
+            return Err(Failure {
+                field: field_name(&found.path),
+                reference: found.reference.clone(),
+                problem,
+            });
+        }
+        tracing::debug!(
+            references = found.len(),
+            entries = reads.len(),
+            "references resolved"
+        );
+        Ok(values)
     }
 }
 

@@ -98,9 +98,9 @@ impl Reference {
             None => (rest, None),
         };
         let target = if let Some(path) = body.strip_prefix(Self::VAULT) {
-            let Some(_) = key else {
+            if key.is_none() {
                 return invalid("needs `#<key>`: the key of the Vault secret to use");
-            };
+            }
             ReferenceTarget::Vault {
                 path: parse_vault_path(path)?,
             }
