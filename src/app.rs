@@ -21,6 +21,7 @@ use crate::auth::{generate_token, Authenticator, ReloadOutcome, TokenSources, To
 use crate::config::{ConfigError, Settings, TlsSettings};
 use crate::limits::RateLimits;
 use crate::metrics::{MeteredBackend, Metrics};
+use crate::references::{Allowlist, References};
 use crate::server::{self, ConnectionLimits};
 use crate::tls::{self, SharedTlsConfig};
 use crate::watch::{ticker, WatchedFiles};
@@ -128,6 +129,11 @@ impl App {
             )),
             None => Arc::clone(&backend),
         };
+        let references = References::new(
+            Allowlist::from_settings(&settings.references)?,
+            Arc::clone(&served_backend),
+            metrics.clone(),
+        );
         let limits = RateLimits::new(&settings.rate_limit).map(Arc::new);
         let audit =
             AuditLog::open(&settings.audit, metrics.clone()).map_err(StartupError::Audit)?;
@@ -158,6 +164,7 @@ impl App {
                 .map(|token| Arc::new(Authenticator::single(token))),
             base_path: Arc::from(settings.base_path.as_str()),
             max_body_bytes: settings.http.max_body_bytes,
+            references: Arc::new(references),
         };
         let fixed = settings.clone();
         let token_files = WatchedFiles::new(tokens.current().files().to_vec());

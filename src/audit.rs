@@ -1,8 +1,8 @@
 //! The audit log: one JSON line per credential operation, apart from the diagnostic log.
 //!
 //! A line says who (scope and token fingerprint, client address), what (operation,
-//! credential id and type), when, how it ended and how long it took. It never holds a
-//! token or any field of the credential.
+//! credential id and type, the references its fields hold), when, how it ended and how
+//! long it took. It never holds a token or any value of the credential.
 //!
 //! Lines go through a bounded queue to a writer thread of their own, so a slow sink (a
 //! full disk, a stalled pipe) never blocks a runtime thread. When the queue is full, the
@@ -181,6 +181,10 @@ pub struct AuditEvent<'a> {
     pub id: Option<&'a str>,
     #[serde(rename = "type")]
     pub kind: Option<&'static str>,
+    /// The references the credential's fields hold (`ref+vault://secret/apps/x#password`):
+    /// paths and keys, never values. Absent when it holds none.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub references: &'a [String],
     pub outcome: &'static str,
     pub status: u16,
     pub latency_ms: f64,
@@ -201,6 +205,7 @@ pub struct RecordFields {
     pub identity: Option<Identity>,
     pub id: Option<CredentialId>,
     pub kind: Option<&'static str>,
+    pub references: Vec<String>,
 }
 
 impl RequestRecord {
@@ -240,6 +245,12 @@ impl RequestRecord {
                 fields.kind = kind;
             }
         });
+    }
+
+    /// Notes the references a credential holds; they are only formatted when the record
+    /// is active.
+    pub fn set_references(&self, references: impl IntoIterator<Item = String>) {
+        self.with(|fields| fields.references = references.into_iter().collect());
     }
 
     pub fn snapshot(&self) -> RecordFields {
@@ -313,6 +324,7 @@ mod tests {
             token: None,
             id: None,
             kind: None,
+            references: &[],
             outcome: "ok",
             status: 200,
             latency_ms: 0.0,

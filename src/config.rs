@@ -7,6 +7,7 @@
 //! its key, or the variable. Kubernetes' service-link variables are the platform's, not
 //! configuration, and are ignored ([`service_links`]).
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -85,6 +86,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub log: LogSettings,
     pub backend: BackendConfig,
+    pub references: ReferenceSettings,
 }
 
 impl Default for Settings {
@@ -101,6 +103,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             log: LogSettings::default(),
             backend: BackendConfig::default(),
+            references: ReferenceSettings::default(),
         }
     }
 }
@@ -320,6 +323,26 @@ impl Default for LogSettings {
     }
 }
 
+/// `[references]`: which existing vault entries credential fields may reference, per scope.
+/// Off unless configured: a scope without an entry here may use no reference at all.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReferenceSettings {
+    /// `[references.scopes.<scope>]`, one table per scope.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub scopes: BTreeMap<String, ScopeReferences>,
+}
+
+/// `[references.scopes.<scope>]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScopeReferences {
+    /// Patterns of the entries this scope's credentials may reference: a Vault path with
+    /// its mount (`secret/apps/team-a/*`), an AWS secret name (`apps/team-a/*`) or ARN; a
+    /// trailing `*` matches any rest, `/` included.
+    pub allow: Vec<String>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -479,6 +502,7 @@ impl Settings {
         if let Some(token) = &self.metrics.token {
             validate_token_text("metrics.token", token)?;
         }
+        crate::references::Allowlist::from_settings(&self.references)?;
         Ok(())
     }
 
@@ -1010,6 +1034,34 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("client_address_header"), "{error}");
+    }
+
+    #[test]
+    fn references_are_allowlists_per_scope_and_errors_name_their_key() {
+        let settings = with_toml(
+            "[references.scopes.team-a]\nallow = [\"secret/apps/team-a/*\", \"kv/shared/smtp\"]",
+        )
+        .unwrap();
+        assert_eq!(
+            settings.references.scopes["team-a"].allow,
+            ["secret/apps/team-a/*", "kv/shared/smtp"]
+        );
+        assert!(with_toml("").unwrap().references.scopes.is_empty());
+        let error = with_toml("[references.scopes.team-a]\nallow = [\"secret/*/x\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.starts_with("references.scopes.team-a.allow[0]: "),
+            "{error}"
+        );
+        let error = with_toml("[references.scopes.team-a]\nalow = []")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("alow"), "{error}");
+        let error = with_toml("[references]\nteam-a = []")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("team-a"), "{error}");
     }
 
     #[test]

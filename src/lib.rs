@@ -3,10 +3,11 @@
 //! The modules, each owning one concern: [`config`] (settings and their sources),
 //! [`credential`] (the contract's model and rules), [`auth`] (tokens to scopes), [`api`]
 //! (routes and HTTP errors), [`app`] (start-up), [`limits`] (rate limits), [`audit`]
-//! (the audit log), [`metrics`], [`server`] (connections and their limits), [`tls`],
-//! [`watch`] (file changes), [`telemetry`] (the diagnostic log), [`cli`]; and the operator's
-//! tools: [`migrate`] (copy credentials between backends), [`doctor`] (check a deployment),
-//! [`healthcheck`] (a probe for containers).
+//! (the audit log), [`metrics`], [`references`] (fields that name existing vault entries),
+//! [`server`] (connections and their limits), [`tls`], [`watch`] (file changes),
+//! [`telemetry`] (the diagnostic log), [`cli`]; and the operator's tools: [`migrate`] (copy
+//! credentials between backends), [`doctor`] (check a deployment), [`healthcheck`] (a probe
+//! for containers).
 
 pub mod api;
 pub mod app;
@@ -20,6 +21,7 @@ pub mod healthcheck;
 pub mod limits;
 pub mod metrics;
 pub mod migrate;
+pub mod references;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

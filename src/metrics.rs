@@ -1,16 +1,18 @@
 //! Prometheus metrics: requests, latencies, backend calls, auth failures, rate limiting,
-//! connections, token reloads and the audit queue.
+//! connections, token reloads, the audit queue and reference resolutions.
 //!
 //! Labels are route templates, methods, statuses, backend kinds, operation names and
-//! outcomes: never a credential id, a scope or anything a caller sent. Each app owns its
-//! registry, so two apps in one process (tests) never mix their numbers.
+//! outcomes: never a credential id, a scope, a reference or anything a caller sent. Each
+//! app owns its registry, so two apps in one process (tests) never mix their numbers.
 
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use async_trait::async_trait;
 use axum::http::Method;
-use credbridge_adapters::{Backend, BackendInfo, CredentialId, Document, Key, Scope};
+use credbridge_adapters::{
+    Backend, BackendInfo, CredentialId, Document, Key, ReferenceTarget, ReferencedEntry, Scope,
+};
 use prometheus_client::encoding::text::encode;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -45,6 +47,12 @@ struct BackendCallLabels {
 struct BackendOperationLabels {
     backend: &'static str,
     operation: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResolutionLabels {
+    backend: &'static str,
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -85,6 +93,7 @@ pub struct Metrics {
     token_reloads: Family<OutcomeLabels, Counter>,
     token_reload_failing: Gauge,
     audit_queue_full: Counter,
+    reference_resolutions: Family<ResolutionLabels, Counter>,
 }
 
 /// A request method as a label: the standard ones by name, anything else as `other`, so a
@@ -128,6 +137,7 @@ impl Metrics {
         }
         let token_reload_failing = Gauge::default();
         let audit_queue_full = Counter::default();
+        let reference_resolutions = Family::<ResolutionLabels, Counter>::default();
         registry.register(
             "http_requests",
             "HTTP requests by route, method and status",
@@ -191,6 +201,12 @@ impl Metrics {
             "Audit lines that found the audit queue full and made their request wait",
             audit_queue_full.clone(),
         );
+        registry.register(
+            "reference_resolutions",
+            "References in credential fields resolved, by backend and outcome (ok, refused, \
+             not_found, unusable, denied, unavailable, error)",
+            reference_resolutions.clone(),
+        );
         Self {
             registry,
             routes: routes
@@ -210,6 +226,7 @@ impl Metrics {
             token_reloads,
             token_reload_failing,
             audit_queue_full,
+            reference_resolutions,
         }
     }
 
@@ -276,6 +293,13 @@ impl Metrics {
     pub fn rate_limited(&self, limit: &'static str) {
         self.rate_limited
             .get_or_create(&LimitLabels { limit })
+            .inc();
+    }
+
+    /// Counts one reference of a credential field, resolved or not.
+    pub fn reference_resolved(&self, backend: &'static str, outcome: &'static str) {
+        self.reference_resolutions
+            .get_or_create(&ResolutionLabels { backend, outcome })
             .inc();
     }
 
@@ -401,5 +425,18 @@ impl Backend for MeteredBackend {
         let started = Instant::now();
         let result = self.inner.check().await;
         self.finish("check", started, result)
+    }
+
+    fn owns(&self, target: &ReferenceTarget) -> bool {
+        self.inner.owns(target)
+    }
+
+    async fn read_reference(
+        &self,
+        target: &ReferenceTarget,
+    ) -> credbridge_adapters::Result<ReferencedEntry> {
+        let started = Instant::now();
+        let result = self.inner.read_reference(target).await;
+        self.finish("read_reference", started, result)
     }
 }

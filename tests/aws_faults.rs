@@ -1,6 +1,7 @@
 //! The AWS backend beyond the shared suites, through the whole service where it matters:
 //! an endpoint that goes away or stops answering, secrets in their recovery window, deletes
-//! refused as invalid, what a created secret carries, and listing past one page. Against moto, which `tests/run`
+//! refused as invalid, what a created secret carries, listing past one page, and references
+//! by name and by ARN. Against moto, which `tests/run`
 //! starts and names in `CREDBRIDGE_TEST_AWS_ENDPOINT`, behind a proxy the tests can cut.
 #![cfg(feature = "aws")]
 
@@ -14,16 +15,17 @@ use std::time::{Duration, Instant};
 
 use credbridge::Settings;
 use credbridge_adapters::aws::{AwsConfig, AwsSecretsManagerBackend};
-use credbridge_adapters::testkit::moto::{endpoint as moto_endpoint, moto_config};
-use credbridge_adapters::testkit::unique_scope;
-use credbridge_adapters::Backend;
+use credbridge_adapters::testkit::moto::{endpoint as moto_endpoint, moto_config, AwsEntries};
+use credbridge_adapters::testkit::references::target_of;
+use credbridge_adapters::testkit::{unique_scope, ExistingEntries};
+use credbridge_adapters::{Backend, ErrorKind, UnusableValue};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::{JoinHandle, JoinSet};
 
-use helpers::{assert_error, eventually, password, TestApp};
+use helpers::{allow_references, assert_error, eventually, password, TestApp};
 
 fn moto_address() -> SocketAddr {
     let endpoint = moto_endpoint();
@@ -378,4 +380,115 @@ async fn list_pages_through_more_than_one_page_of_secrets() {
     let mut expected: Vec<_> = keys.into_iter().map(|key| key.id).collect();
     expected.sort();
     assert_eq!(backend.list(&scope).await.unwrap(), expected);
+}
+
+/// A backend on moto under a prefix of its own, and existing secrets beside it.
+async fn with_existing_secrets() -> (Arc<dyn Backend>, AwsEntries) {
+    let prefix = unique_prefix();
+    (
+        backend_at(&moto_endpoint(), &prefix).await,
+        AwsEntries::new(&prefix).await,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_read_a_secret_by_name_or_arn_whole_or_by_key() {
+    let (backend, entries) = with_existing_secrets().await;
+    entries.write_text("plain", "Plain-Pw-1").await;
+    entries
+        .write("json", json!({"password": "Json-Pw-2"}))
+        .await;
+    let read = |reference: String| {
+        let backend = Arc::clone(&backend);
+        async move {
+            backend
+                .read_reference(&target_of(&reference))
+                .await
+                .unwrap_or_else(|error| panic!("{reference}: {error}"))
+        }
+    };
+
+    let plain = read(format!("ref+awssecrets://{}", entries.name("plain"))).await;
+    assert_eq!(plain.value(None).unwrap().expose(), "Plain-Pw-1");
+    assert_eq!(
+        plain.value(Some("password")).unwrap_err(),
+        UnusableValue::NoKeys("password".to_owned())
+    );
+    let by_key = read(entries.reference("json", "password")).await;
+    assert_eq!(
+        by_key.value(Some("password")).unwrap().expose(),
+        "Json-Pw-2"
+    );
+    let arn = entries.arn("json").await;
+    let by_arn = read(format!("ref+awssecrets://{arn}#password")).await;
+    assert_eq!(
+        by_arn.value(Some("password")).unwrap().expose(),
+        "Json-Pw-2"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binary_secret_is_unusable_and_one_scheduled_for_deletion_is_not_found() {
+    let (backend, entries) = with_existing_secrets().await;
+    entries.write_binary("bytes", &[0, 159, 146, 150]).await;
+    let binary = backend
+        .read_reference(&target_of(&format!(
+            "ref+awssecrets://{}",
+            entries.name("bytes")
+        )))
+        .await
+        .unwrap();
+    assert_eq!(binary.value(None).unwrap_err(), UnusableValue::Binary);
+
+    entries.write("leaving", json!({"password": "p"})).await;
+    entries.schedule_deletion("leaving").await;
+    let error = backend
+        .read_reference(&target_of(&entries.reference("leaving", "password")))
+        .await
+        .unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::NotFound, "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_arn_reference_needs_a_pattern_that_spells_out_the_arn() {
+    let (backend, entries) = with_existing_secrets().await;
+    entries.write("smtp", json!({"password": "Arn-Pw-3"})).await;
+    let arn = entries.arn("smtp").await;
+    let (account_part, _) = arn.split_once(":secret:").unwrap();
+    let by_name_pattern = entries.pattern();
+    let by_arn_pattern = format!("{account_part}:secret:{by_name_pattern}");
+    let app = TestApp::spawn_with(backend, move |settings| {
+        allow_references(settings, 0, &[by_name_pattern]);
+        allow_references(settings, 1, &[by_arn_pattern]);
+    })
+    .await;
+    let body = json!({"name": "n", "type": "password", "username": "ada",
+                      "password": format!("ref+awssecrets://{arn}#password")});
+    let message = assert_error(
+        app.create(&body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_credential",
+    )
+    .await;
+    assert!(message.contains("not allowed"), "{message}");
+
+    let created = app
+        .client
+        .post(&app.base)
+        .bearer_auth(&app.other_token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), StatusCode::OK);
+    let id: Value = created.json().await.unwrap();
+    let read = app
+        .client
+        .get(app.item_url(id["id"].as_str().unwrap()))
+        .bearer_auth(&app.other_token)
+        .send()
+        .await
+        .unwrap();
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["password"], "Arn-Pw-3");
 }

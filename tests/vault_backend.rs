@@ -1,6 +1,6 @@
 //! The Vault backend's own promises beyond the conformance suite: the key layout an
-//! operator sees, what delete leaves behind, soft-deleted versions, the KV version, and
-//! namespaces. Against the test Vault (OpenBao, from `tests/run`), each test under a
+//! operator sees, what delete leaves behind, soft-deleted versions, the KV version,
+//! namespaces, and which mounts and versions references are read from. Against the test Vault (OpenBao, from `tests/run`), each test under a
 //! prefix of its own.
 #![cfg(feature = "vault")]
 
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use credbridge_adapters::testkit::eventually;
 use credbridge_adapters::testkit::vault::{
-    connected, documented_policy, unique_prefix, vault_config, TestVault, TEST_NAMESPACE,
+    connected, documented_policy, unique_prefix, vault_config, Bao, TestVault, TEST_NAMESPACE,
 };
 use credbridge_adapters::testkit::{document, fresh_key, random_hex, unique_scope};
 use credbridge_adapters::vault::{KvVersion, VaultBackend, VaultConfig};
@@ -182,4 +182,154 @@ async fn the_namespace_is_sent_with_every_request() {
         .read_secret("secret", 2, &path)
         .await
         .is_none());
+}
+
+/// The target of a reference text.
+fn target(reference: &str) -> credbridge_adapters::ReferenceTarget {
+    credbridge_adapters::testkit::references::target_of(reference)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_read_any_kv_mount_at_its_own_version() {
+    let vault = TestVault::prepared().await;
+    let root = vault.admin();
+    let area = format!("existing/{}", random_hex(6));
+    root.ok(
+        "POST",
+        &format!("secret/data/{area}/v2"),
+        Some(json!({"data": {"password": "from-v2"}})),
+    )
+    .await;
+    root.ok(
+        "POST",
+        &format!("kv/{area}/v1"),
+        Some(json!({"password": "from-v1"})),
+    )
+    .await;
+    // A mount of two segments: Vault, not the first `/`, says where the mount ends.
+    let nested = format!("teams-{}/kv", random_hex(4));
+    root.enable_kv(&nested, 2).await;
+    root.ok(
+        "POST",
+        &format!("{nested}/data/app/smtp"),
+        Some(json!({"data": {"password": "from-nested"}})),
+    )
+    .await;
+    for own_mount in ["secret", "kv"] {
+        let backend = root_backend(&vault, own_mount, &unique_prefix()).await;
+        for (reference, value) in [
+            (format!("ref+vault://secret/{area}/v2#password"), "from-v2"),
+            (format!("ref+vault://kv/{area}/v1#password"), "from-v1"),
+            (
+                format!("ref+vault://{nested}/app/smtp#password"),
+                "from-nested",
+            ),
+        ] {
+            let entry = backend
+                .read_reference(&target(&reference))
+                .await
+                .unwrap_or_else(|error| panic!("{own_mount}: {reference}: {error}"));
+            assert_eq!(entry.value(Some("password")).unwrap().expose(), value);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_referenced_mount_is_asked_its_kv_version_once() {
+    // A server of its own, to count the requests in its audit log.
+    let bao = Bao::start().await;
+    let admin = bao.admin();
+    admin.enable_kv("kv", 1).await;
+    for name in ["a", "b"] {
+        admin
+            .ok("POST", &format!("kv/apps/{name}"), Some(json!({"k": name})))
+            .await;
+        admin
+            .ok(
+                "POST",
+                &format!("secret/data/apps/{name}"),
+                Some(json!({"data": {"k": name}})),
+            )
+            .await;
+    }
+    let backend = root_backend(
+        &TestVault {
+            address: bao.address(),
+            root_token: Bao::ROOT_TOKEN.to_owned(),
+        },
+        "secret",
+        "credbridge",
+    )
+    .await;
+    for _ in 0..3 {
+        for reference in [
+            "ref+vault://kv/apps/a#k",
+            "ref+vault://kv/apps/b#k",
+            "ref+vault://secret/apps/a#k",
+            "ref+vault://secret/apps/b#k",
+        ] {
+            backend.read_reference(&target(reference)).await.unwrap();
+        }
+    }
+    let audit = bao.audit();
+    // The write and the three reads.
+    eventually(Duration::from_secs(10), "the reads are audited", || async {
+        (audit.successes("kv/apps/b") == 4).then_some(())
+    })
+    .await;
+    assert_eq!(audit.successes_under("sys/internal/ui/mounts/kv/"), 1);
+    // credbridge's own mount is known from start-up.
+    assert_eq!(audit.successes_under("sys/internal/ui/mounts/secret/"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_outside_a_kv_engine_or_naming_a_mount_never_resolve() {
+    let vault = TestVault::prepared().await;
+    let prefix = unique_prefix();
+    let backend = root_backend(&vault, "secret", &prefix).await;
+    let mount = format!("teams-{}/kv", random_hex(4));
+    vault.admin().enable_kv(&mount, 1).await;
+    for (reference, kind) in [
+        ("ref+vault://cubbyhole/x#k".to_owned(), ErrorKind::NotFound),
+        (
+            "ref+vault://sys/policy/default#k".to_owned(),
+            ErrorKind::NotFound,
+        ),
+        (format!("ref+vault://{mount}#k"), ErrorKind::NotFound),
+        (
+            format!("ref+vault://nowhere-{}/x#k", random_hex(4)),
+            ErrorKind::PermissionDenied,
+        ),
+    ] {
+        let error = backend
+            .read_reference(&target(&reference))
+            .await
+            .unwrap_err();
+        assert_eq!(error.kind(), kind, "{reference}: {error}");
+    }
+    // credbridge's own folder, whatever the case it is written in.
+    let shouting = format!("ref+vault://SECRET/{}/x/y#k", prefix.to_uppercase());
+    assert!(backend.owns(&target(&shouting)));
+    let sibling = format!("ref+vault://secret/{prefix}-other/x#k");
+    assert!(!backend.owns(&target(&sibling)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_path_starting_with_a_child_namespace_reaches_that_namespace() {
+    let vault = TestVault::with_namespace().await;
+    let team = vault.admin().in_namespace(TEST_NAMESPACE);
+    let area = format!("existing/{}", random_hex(6));
+    team.ok(
+        "POST",
+        &format!("secret/data/{area}/smtp"),
+        Some(json!({"data": {"password": "in-the-namespace"}})),
+    )
+    .await;
+    let backend = root_backend(&vault, "secret", &unique_prefix()).await;
+    let reference = format!("ref+vault://{TEST_NAMESPACE}/secret/{area}/smtp#password");
+    let entry = backend.read_reference(&target(&reference)).await.unwrap();
+    assert_eq!(
+        entry.value(Some("password")).unwrap().expose(),
+        "in-the-namespace"
+    );
 }

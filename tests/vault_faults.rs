@@ -1,5 +1,6 @@
 //! Vault failing, through the whole service: sealed, down when credbridge starts, a
-//! policy that does not cover the path, a token revoked, a namespace gone. Against
+//! policy that does not cover the path (credbridge's own, or a referenced one), a token
+//! revoked, a namespace gone. Against
 //! OpenBao: tests that seal it or start it late run a server of their own; the others
 //! share the test Vault under prefixes and tokens of their own. Only what a real server
 //! cannot be made to do on demand (refuse connections mid-run, answer slowly) uses the
@@ -16,12 +17,13 @@ use std::time::{Duration, Instant};
 use credbridge_adapters::testkit::eventually;
 use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
-    connected, documented_policy, unique_prefix, vault_config, Bao, TestVault,
+    connected, documented_policy, documented_reference_policy, unique_prefix, vault_config, Bao,
+    TestVault,
 };
 use credbridge_adapters::testkit::vault_double::VaultDouble;
 use credbridge_adapters::vault::{KvVersion, VaultBackend, VaultConfig};
 use credbridge_adapters::{Backend, ErrorKind};
-use helpers::{assert_error, password, readyz, TestApp};
+use helpers::{allow_references, assert_error, password, readyz, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -379,4 +381,57 @@ async fn a_readiness_check_answered_404_for_a_deleted_namespace_is_never_not_fou
     )
     .await;
     assert_eq!(readyz(&app).await.0, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_referenced_path_outside_the_policy_is_422_at_create_and_502_at_read() {
+    let vault = TestVault::prepared().await;
+    let root = vault.admin();
+    let prefix = unique_prefix();
+    let area = format!("existing/{}", random_hex(6));
+    root.ok(
+        "POST",
+        &format!("secret/data/{area}/smtp"),
+        Some(json!({"data": {"password": "Policy-Pw-4"}})),
+    )
+    .await;
+    // credbridge's own storage only: no grant on the referenced folder yet.
+    let policy = format!("credbridge-{}", random_hex(6));
+    let own = documented_policy(2, "secret", &prefix);
+    root.write_policy(&policy, &own).await;
+    let token = root.create_token(&[&policy], json!({})).await;
+    let backend = connected(&vault_config(&vault.address, &token, "secret", &prefix)).await;
+    let pattern = format!("secret/{area}/*");
+    let app = TestApp::spawn_with(Arc::new(backend), move |settings| {
+        allow_references(settings, 0, &[pattern]);
+    })
+    .await;
+    let mut body = password();
+    body["password"] = json!(format!("ref+vault://secret/{area}/smtp#password"));
+
+    let message = assert_error(
+        app.create(&body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_credential",
+    )
+    .await;
+    assert!(message.contains("credbridge may not read it"), "{message}");
+
+    // The documented grant for references lets it through...
+    let granted = format!("{own}\n{}", documented_reference_policy(2, "secret", &area));
+    root.write_policy(&policy, &granted).await;
+    let id = app.create_ok(&body).await;
+    assert_eq!(app.read_ok(&id).await["password"], "Policy-Pw-4");
+
+    // ...and taking it back fails the next read, naming the field.
+    root.write_policy(&policy, &own).await;
+    let message = assert_error(
+        app.read(&id).await,
+        StatusCode::BAD_GATEWAY,
+        "reference_unresolved",
+    )
+    .await;
+    assert!(message.starts_with("field `password`: "), "{message}");
+    assert!(message.contains("credbridge may not read it"), "{message}");
+    assert!(!message.contains("Policy-Pw-4"), "{message}");
 }

@@ -12,7 +12,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use crate::{Document, Result};
+use crate::{Document, ReferenceTarget, ReferencedEntry, Result};
 
 /// A credential store.
 ///
@@ -54,6 +54,36 @@ pub trait Backend: Send + Sync + 'static {
     /// another kind, [`ErrorKind::Unexpected`](crate::ErrorKind::Unexpected) unless a more
     /// precise one fits.
     async fn check(&self) -> Result<()>;
+
+    /// Whether `target` lies where this backend keeps credbridge's own credentials (Vault:
+    /// `{mount}/{path_prefix}`, AWS: names starting with `name_prefix`): entries no
+    /// reference may name, since a credential that referenced another would hand one
+    /// scope's secrets to another. Cheap; no I/O. Always `false` for a target of another
+    /// backend's kind.
+    fn owns(&self, target: &ReferenceTarget) -> bool;
+
+    /// Reads an entry credbridge does not own — a secret an organization already keeps in
+    /// this vault — for the credential fields that reference it, through the backend's own
+    /// connection and login.
+    ///
+    /// - Every call asks the vault again (nothing is cached), so what it returns is the
+    ///   entry as it is now: a value rotated in the vault is what the next call returns.
+    /// - A target of another backend's kind, and every target of a backend that cannot
+    ///   resolve references (memory), is refused with
+    ///   [`ErrorKind::InvalidConfig`](crate::ErrorKind::InvalidConfig); nothing is read.
+    /// - A target this backend [`owns`](Backend::owns) is refused with
+    ///   [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied); nothing is read.
+    /// - [`ErrorKind::NotFound`](crate::ErrorKind::NotFound) when nothing readable is
+    ///   there: no entry, an entry deleted or scheduled for deletion, a Vault path that is
+    ///   not in a KV mount.
+    /// - [`ErrorKind::PermissionDenied`](crate::ErrorKind::PermissionDenied) when
+    ///   credbridge's identity may not read it.
+    ///
+    /// Each backend states what it reads: Vault, the latest version of the KV secret at
+    /// the target's path, the KV version asked of Vault once per mount; AWS,
+    /// `GetSecretValue` by name or ARN (the whole string, and its keys when it is a JSON
+    /// object).
+    async fn read_reference(&self, target: &ReferenceTarget) -> Result<ReferencedEntry>;
 
     /// When the backend's current login (a Vault token, say) expires, for the metric that
     /// warns before it does. `None` for backends whose credentials do not expire.

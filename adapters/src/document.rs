@@ -82,7 +82,7 @@ fn zeroize_map(map: &mut Map<String, Value>) {
     }
 }
 
-fn zeroize_value(value: &mut Value) {
+pub(crate) fn zeroize_value(value: &mut Value) {
     match value {
         Value::String(text) => text.zeroize(),
         Value::Array(items) => items.iter_mut().for_each(zeroize_value),

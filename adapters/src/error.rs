@@ -20,7 +20,8 @@ pub enum ErrorKind {
     /// The backend could not be reached, timed out, is sealed or is throttling.
     /// The same call may succeed later.
     Unavailable,
-    /// The backend's configuration is wrong; start-up should stop.
+    /// The backend's configuration is wrong (start-up should stop), or the backend cannot
+    /// do what was asked at all (resolve a reference of another kind).
     InvalidConfig,
     /// The backend holds as many credentials as it is allowed to; nothing was written.
     /// Retrying does not help until credentials are deleted or the limit is raised.

@@ -50,13 +50,17 @@ pub async fn connection_test(
     }))
 }
 
-/// `POST {base}`: checks the body, mints a fresh id, stores.
+/// `POST {base}`: checks the body and the references it holds, mints a fresh id, stores.
 pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody,
 ) -> Result<Json<Created>, ApiError> {
     let (kind, document) = credential::new_document(body)?;
+    state
+        .references
+        .check_new(&caller.scope, &caller.record, &document)
+        .await?;
     let id = CredentialId::generate();
     caller.record.set_credential(&id, Some(kind.as_str()));
     let key = Key::new(caller.scope, id.clone());
@@ -65,7 +69,8 @@ pub async fn create(
     Ok(Json(Created { id }))
 }
 
-/// `GET {base}/{id}`: the stored credential, or 404 (also for another scope's id).
+/// `GET {base}/{id}`: the stored credential with its references resolved, or 404 (also
+/// for another scope's id).
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
@@ -80,6 +85,10 @@ pub async fn read(
             ErrorKind::NotFound => ApiError::NotFound,
             _ => ApiError::Backend(error.with_context("id", &key.id)),
         })?;
+    let document = state
+        .references
+        .resolve(&key.scope, &caller.record, document)
+        .await?;
     let kind = credential::stored_type(&document).map_err(ApiError::MalformedStored)?;
     caller.record.set_credential(&key.id, Some(kind.as_str()));
     let view = CredentialView {

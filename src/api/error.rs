@@ -10,6 +10,7 @@ use credbridge_adapters::{Error as BackendError, ErrorKind, InvalidName};
 use serde::Serialize;
 
 use crate::credential::ContractViolation;
+use crate::references::{ReferenceError, Unresolved};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -44,6 +45,19 @@ pub enum ApiError {
     /// A stored document that breaks the contract: Skyvern's client would reject it.
     #[error("the stored credential is malformed: {0}")]
     MalformedStored(ContractViolation),
+    /// A reference in a stored credential did not resolve; nothing of it is returned.
+    #[error("{0}")]
+    ReferenceUnresolved(Unresolved),
+}
+
+impl From<ReferenceError> for ApiError {
+    fn from(error: ReferenceError) -> Self {
+        match error {
+            ReferenceError::Invalid(violation) => ApiError::Contract(violation),
+            ReferenceError::Unresolved(unresolved) => ApiError::ReferenceUnresolved(unresolved),
+            ReferenceError::Backend(error) => ApiError::Backend(error),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -92,6 +106,13 @@ impl ApiError {
                 "backend_malformed",
                 "The stored credential does not match the contract; see credbridge's log."
                     .to_owned(),
+            ),
+            // The message names the field and the reference (paths and keys, not secret) and
+            // what is wrong; the backend's own error stays in the log.
+            ApiError::ReferenceUnresolved(unresolved) => (
+                StatusCode::BAD_GATEWAY,
+                "reference_unresolved",
+                format!("{}.", unresolved.message),
             ),
             ApiError::Backend(error) => backend_parts(error.kind()),
             ApiError::BackendCheck(error) => {
@@ -229,6 +250,20 @@ mod tests {
             assert!(message.contains("Vault is sealed"), "{message}");
             assert!(!message.contains("/x/y"), "{message}");
         }
+    }
+
+    #[test]
+    fn an_unresolved_reference_is_502_naming_it_without_the_backend_detail() {
+        let error = ApiError::ReferenceUnresolved(Unresolved {
+            message: "field `password`: ref+vault://secret/x#pw did not resolve: no such entry"
+                .to_owned(),
+            source: Some(BackendError::new(ErrorKind::NotFound, "404").with_context("status", 404)),
+        });
+        let (status, code, message) = error.parts();
+        assert_eq!(status.as_u16(), 502);
+        assert_eq!(code, "reference_unresolved");
+        assert!(message.contains("ref+vault://secret/x#pw"), "{message}");
+        assert!(!message.contains("status"), "{message}");
     }
 
     #[test]

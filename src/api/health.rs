@@ -144,7 +144,8 @@ mod tests {
 
     use async_trait::async_trait;
     use credbridge_adapters::{
-        BackendInfo, Capabilities, CredentialId, Document, ErrorKind, Key, Scope,
+        BackendInfo, Capabilities, CredentialId, Document, ErrorKind, Key, ReferenceTarget,
+        ReferencedEntry, Scope,
     };
 
     use super::*;
@@ -187,6 +188,15 @@ mod tests {
             } else {
                 Ok(())
             }
+        }
+        fn owns(&self, _: &ReferenceTarget) -> bool {
+            unreachable!("only checks are called")
+        }
+        async fn read_reference(
+            &self,
+            _: &ReferenceTarget,
+        ) -> credbridge_adapters::Result<ReferencedEntry> {
+            unreachable!("only checks are called")
         }
     }
 

@@ -56,6 +56,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
                     .map(|identity| identity.fingerprint.to_string()),
                 id: fields.id.as_ref().map(|id| id.as_str()),
                 kind: fields.kind,
+                references: &fields.references,
                 outcome: outcome(status),
                 status,
                 latency_ms: millis(started.elapsed()),

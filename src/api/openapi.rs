@@ -77,7 +77,13 @@ pub fn document(base_path: &str) -> OpenApi {
                 one_of.item(Ref::from_schema_name(schema_name(kind)))
             })
             .description(Some(
-                "A credential as sent on create; `type` selects the shape.",
+                "A credential as sent on create; `type` selects the shape. Any string value \
+                 but `name` and `type`, at any depth, may instead be a reference to an \
+                 existing entry of the vault credbridge stores in: \
+                 `ref+vault://<mount>/<path>#<key>` or `ref+awssecrets://<name-or-arn>[#<key>]`. \
+                 The reference is stored; every read returns the value it names then. Every \
+                 string starting with `ref+` is a reference and must be a valid one, allowed \
+                 for the token's scope.",
             )),
     );
 
@@ -231,7 +237,8 @@ fn responses(success: utoipa::openapi::Response, errors: &[(&str, &str)]) -> Res
             "the backend is unavailable or too slow; the request may be retried",
         ),
     ];
-    for (status, description) in errors.iter().chain(common.iter()) {
+    // A route's own description of a status replaces the common one.
+    for (status, description) in common.iter().chain(errors.iter()) {
         builder = builder.response(*status, json_response(description, "Error"));
     }
     builder
@@ -282,7 +289,9 @@ fn create() -> utoipa::openapi::path::Operation {
                 ("415", "the Content-Type is not JSON"),
                 (
                     "422",
-                    "the JSON does not match the contract; the message names the field",
+                    "the JSON does not match the contract, or a field's reference is \
+                     malformed, not allowed for the token's scope, or does not resolve; the \
+                     message names the field",
                 ),
                 (
                     "507",
@@ -296,7 +305,8 @@ fn create() -> utoipa::openapi::path::Operation {
 
 fn read() -> utoipa::openapi::path::Operation {
     let credential = json_response(
-        "the credential as created, plus its id; a password's totp_type is never null",
+        "the credential as created, plus its id, with every reference replaced by the \
+         value it names now; a password's totp_type is never null",
         "Credential",
     );
     OperationBuilder::new()
@@ -308,6 +318,12 @@ fn read() -> utoipa::openapi::path::Operation {
             &[
                 ("400", "the id is malformed"),
                 ("404", "no credential with this id in the token's scope"),
+                (
+                    "502",
+                    "the backend refused or failed, or a field's reference did not resolve \
+                     (`reference_unresolved`, naming the field and the reference); nothing \
+                     of the credential is returned",
+                ),
             ],
         ))
         .build()

@@ -21,6 +21,7 @@ use crate::audit::AuditLog;
 use crate::auth::{Authenticator, TokenStore};
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
+use crate::references::References;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -43,6 +44,8 @@ pub struct AppState {
     pub readiness: Arc<SharedCheck>,
     pub base_path: Arc<str>,
     pub max_body_bytes: usize,
+    /// Finds, checks and resolves references in credential fields.
+    pub references: Arc<References>,
 }
 
 /// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and

@@ -12,7 +12,9 @@ use credbridge_adapters::{Backend, SecretText};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{assert_error, eventually, metric, password, secret, TestApp};
+use crate::helpers::{
+    assert_error, audit_lines, eventually, metric, metrics_text, password, secret, TestApp,
+};
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())
@@ -448,22 +450,6 @@ async fn skyverns_bursts_stay_within_the_default_token_budget() {
     assert!(app.stored_ids().await.is_empty());
 }
 
-/// Reads the audit file until it has `lines` lines (the writer is asynchronous).
-async fn audit_lines(path: &Path, lines: usize) -> Vec<Value> {
-    let mut parsed = Vec::new();
-    eventually("the audit lines are written", || {
-        parsed = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).expect("each audit line is JSON"))
-            .collect();
-        let done = parsed.len() >= lines;
-        async move { done }
-    })
-    .await;
-    parsed
-}
-
 #[tokio::test]
 async fn the_audit_log_has_a_line_per_operation_and_no_secret() {
     let dir = tempfile::tempdir().unwrap();
@@ -564,14 +550,7 @@ async fn metrics_count_requests_and_backend_calls_without_ids_or_secrets() {
         .await
         .unwrap();
 
-    let response = app
-        .client
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let text = response.text().await.unwrap();
+    let text = metrics_text(&app).await;
     for expected in [
         r#"credbridge_http_requests_total{route="/api/v1/credentials/{*id}",method="GET",status="200"} 1"#,
         r#"credbridge_http_requests_total{route="/api/v1/credentials/{*id}",method="GET",status="404"} 1"#,

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use credbridge::config::{AuthSettings, RateLimitSettings, TokenSettings};
+use credbridge::config::{AuthSettings, RateLimitSettings, ScopeReferences, TokenSettings};
 use credbridge::{App, Settings};
 use credbridge_adapters::testkit::unique_scope;
 use credbridge_adapters::{Backend, Scope, SecretText};
@@ -253,6 +253,47 @@ pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value
         "{head}"
     );
     (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+/// Lets the scope of the `index`th test token (0: `token`, 1: `other_token`) reference
+/// entries matching `patterns`.
+pub fn allow_references(settings: &mut Settings, index: usize, patterns: &[String]) {
+    let scope = settings.auth.tokens[index].scope.clone();
+    settings.references.scopes.insert(
+        scope,
+        ScopeReferences {
+            allow: patterns.to_vec(),
+        },
+    );
+}
+
+/// The `/metrics` text of an app with metrics on.
+pub async fn metrics_text(app: &TestApp) -> String {
+    let response = app
+        .client
+        .get(format!("http://{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.text().await.unwrap()
+}
+
+/// Reads the audit file until it has `lines` lines (the writer is asynchronous).
+pub async fn audit_lines(path: &std::path::Path, lines: usize) -> Vec<Value> {
+    credbridge_adapters::testkit::eventually(
+        std::time::Duration::from_secs(10),
+        "the audit lines are written",
+        || async {
+            let parsed: Vec<Value> = std::fs::read_to_string(path)
+                .unwrap_or_default()
+                .lines()
+                .map(|line| serde_json::from_str(line).expect("each audit line is JSON"))
+                .collect();
+            (parsed.len() >= lines).then_some(parsed)
+        },
+    )
+    .await
 }
 
 /// `GET /readyz` as the backend stands now: the status and the JSON body. The check result

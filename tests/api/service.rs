@@ -11,13 +11,14 @@ use credbridge::{App, Settings};
 use credbridge_adapters::memory::{MemoryBackend, MemoryConfig};
 use credbridge_adapters::testkit::document;
 use credbridge_adapters::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Scope,
+    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
+    ReferenceTarget, ReferencedEntry, Scope,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::helpers::{assert_error, password, readyz, secret, TestApp};
+use crate::helpers::{allow_references, assert_error, password, readyz, secret, TestApp};
 
 /// A memory backend that can be told to fail, to stall, or to claim persistence.
 #[derive(Default)]
@@ -69,6 +70,16 @@ impl Backend for ScriptedBackend {
     }
     async fn check(&self) -> credbridge_adapters::Result<()> {
         self.script().await
+    }
+    fn owns(&self, target: &ReferenceTarget) -> bool {
+        self.inner.owns(target)
+    }
+    async fn read_reference(
+        &self,
+        target: &ReferenceTarget,
+    ) -> credbridge_adapters::Result<ReferencedEntry> {
+        self.script().await?;
+        self.inner.read_reference(target).await
     }
 }
 
@@ -475,6 +486,15 @@ impl Backend for CheckCounting {
         drop(self.open.acquire().await);
         Ok(())
     }
+    fn owns(&self, target: &ReferenceTarget) -> bool {
+        self.inner.owns(target)
+    }
+    async fn read_reference(
+        &self,
+        target: &ReferenceTarget,
+    ) -> credbridge_adapters::Result<ReferencedEntry> {
+        self.inner.read_reference(target).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -563,4 +583,168 @@ async fn a_configured_base_path_moves_the_routes() {
         .await
         .unwrap();
     assert_error(old, StatusCode::NOT_FOUND, "unknown_route").await;
+}
+
+/// A backend that stores in memory, says it is Vault, and answers reference reads as
+/// scripted: failures a real Vault cannot be made to give for one path while it serves
+/// another.
+#[derive(Default)]
+struct ReferenceDouble {
+    inner: MemoryBackend,
+    answer: std::sync::Mutex<Option<ErrorKind>>,
+}
+
+impl ReferenceDouble {
+    fn answer_with(&self, failure: Option<ErrorKind>) {
+        *self.answer.lock().unwrap() = failure;
+    }
+}
+
+#[async_trait]
+impl Backend for ReferenceDouble {
+    fn info(&self) -> BackendInfo {
+        BackendInfo {
+            kind: "vault",
+            capabilities: Capabilities {
+                persistent: false,
+                shared: false,
+            },
+        }
+    }
+    async fn put(&self, key: &Key, document: &Document) -> credbridge_adapters::Result<()> {
+        self.inner.put(key, document).await
+    }
+    async fn get(&self, key: &Key) -> credbridge_adapters::Result<Document> {
+        self.inner.get(key).await
+    }
+    async fn delete(&self, key: &Key) -> credbridge_adapters::Result<()> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, scope: &Scope) -> credbridge_adapters::Result<Vec<CredentialId>> {
+        self.inner.list(scope).await
+    }
+    async fn check(&self) -> credbridge_adapters::Result<()> {
+        Ok(())
+    }
+    fn owns(&self, _target: &ReferenceTarget) -> bool {
+        false
+    }
+    async fn read_reference(
+        &self,
+        _target: &ReferenceTarget,
+    ) -> credbridge_adapters::Result<ReferencedEntry> {
+        match *self.answer.lock().unwrap() {
+            Some(kind) => Err(Error::new(kind, "scripted failure at secret/data/apps/x")),
+            None => Ok(ReferencedEntry::from_fields(
+                json!({"password": "Scripted-Pw"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            )),
+        }
+    }
+}
+
+async fn spawn_allowing_apps(backend: Arc<dyn Backend>) -> TestApp {
+    TestApp::spawn_with(backend, |settings| {
+        allow_references(settings, 0, &["secret/apps/*".to_owned()]);
+    })
+    .await
+}
+
+fn referencing(path: &str) -> Value {
+    json!({"name": "n", "type": "password", "username": "ada",
+           "password": format!("ref+vault://secret/apps/{path}#password")})
+}
+
+#[tokio::test]
+async fn a_failing_reference_read_is_503_when_retryable_else_502_at_create_and_read() {
+    let double = Arc::new(ReferenceDouble::default());
+    let app = spawn_allowing_apps(Arc::clone(&double) as Arc<dyn Backend>).await;
+
+    double.answer_with(Some(ErrorKind::Unavailable));
+    let response = app.create(&referencing("x")).await;
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_error(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    double.answer_with(Some(ErrorKind::Unexpected));
+    let message = assert_error(
+        app.create(&referencing("x")).await,
+        StatusCode::BAD_GATEWAY,
+        "backend_error",
+    )
+    .await;
+    assert!(!message.contains("secret/data"), "{message}");
+    assert!(app.stored_ids().await.is_empty());
+
+    double.answer_with(None);
+    let id = app.create_ok(&referencing("x")).await;
+    assert_eq!(app.read_ok(&id).await["password"], "Scripted-Pw");
+    double.answer_with(Some(ErrorKind::Unavailable));
+    assert_error(
+        app.read(&id).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "backend_unavailable",
+    )
+    .await;
+    for (kind, says) in [
+        (
+            ErrorKind::Unexpected,
+            "the backend failed; see credbridge's log",
+        ),
+        (ErrorKind::PermissionDenied, "credbridge may not read it"),
+        (ErrorKind::NotFound, "scripted failure"),
+    ] {
+        double.answer_with(Some(kind));
+        let message = assert_error(
+            app.read(&id).await,
+            StatusCode::BAD_GATEWAY,
+            "reference_unresolved",
+        )
+        .await;
+        assert!(message.contains(says), "{kind}: {message}");
+        assert!(
+            message.contains("ref+vault://secret/apps/x#password"),
+            "{message}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_credential_may_reference_at_most_16_entries() {
+    let app = spawn_allowing_apps(Arc::new(ReferenceDouble::default())).await;
+    let mut body = json!({"name": "n", "type": "secret", "secret_value": "v"});
+    for entry in 0..16 {
+        body[format!("extra_{entry:02}")] =
+            json!(format!("ref+vault://secret/apps/e{entry}#password"));
+    }
+    app.create_ok(&body).await;
+    body["extra_16"] = json!("ref+vault://secret/apps/e16#password");
+    let message = assert_error(
+        app.create(&body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_credential",
+    )
+    .await;
+    assert!(message.starts_with("field `extra_16`: "), "{message}");
+    assert!(message.contains("at most 16 distinct entries"), "{message}");
+}
+
+#[tokio::test]
+async fn the_memory_backend_cannot_read_references() {
+    let app = spawn_allowing_apps(Arc::new(MemoryBackend::default())).await;
+    let message = assert_error(
+        app.create(&referencing("x")).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_credential",
+    )
+    .await;
+    assert!(
+        message.contains("stores credentials in the 'memory' backend, which cannot read"),
+        "{message}"
+    );
 }

@@ -17,8 +17,8 @@ use super::error::{
 };
 use super::AwsConfig;
 use crate::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Result,
-    Scope,
+    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
+    ReferenceTarget, ReferencedEntry, Result, Scope,
 };
 
 /// Credentials as AWS Secrets Manager secrets, one per key, named
@@ -247,6 +247,51 @@ impl Backend for AwsSecretsManagerBackend {
         Ok(ids)
     }
 
+    /// Names (or ARNs whose name part) start with `name_prefix`, compared without case as
+    /// AWS's own name filter does; with an empty prefix, names shaped like the ones
+    /// credbridge makes (`<scope>/<id>`).
+    fn owns(&self, target: &ReferenceTarget) -> bool {
+        match target {
+            ReferenceTarget::AwsSecrets(id) => self.names.may_be_own(id.name()),
+            ReferenceTarget::Vault { .. } => false,
+        }
+    }
+
+    /// `GetSecretValue` by the name or ARN the reference gives.
+    async fn read_reference(&self, target: &ReferenceTarget) -> Result<ReferencedEntry> {
+        let ReferenceTarget::AwsSecrets(id) = target else {
+            return Err(Error::invalid_config(
+                "the AWS Secrets Manager backend reads ref+awssecrets references only",
+            )
+            .with_context("reference", target));
+        };
+        if self.owns(target) {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                "the reference names credbridge's own storage, which no reference may read",
+            )
+            .with_context("reference", target));
+        }
+        let output = self
+            .client
+            .get_secret_value()
+            .secret_id(id.as_str())
+            .send()
+            .await
+            .map_err(|error| get_error(error, id.as_str()))?;
+        Ok(match (output.secret_string, output.secret_binary) {
+            (Some(text), _) => ReferencedEntry::from_text(text),
+            (None, Some(_)) => ReferencedEntry::binary(),
+            (None, None) => {
+                return Err(Error::new(
+                    ErrorKind::Unexpected,
+                    "Secrets Manager answered with neither a string nor binary data",
+                )
+                .with_context("secret", id.as_str()))
+            }
+        })
+    }
+
     /// One `ListSecrets` of at most one secret under the prefix: proves the endpoint
     /// answers and the identity is allowed to list.
     async fn check(&self) -> Result<()> {
@@ -306,6 +351,18 @@ impl SecretNames {
         name
     }
 
+    /// Whether `name` may be one of credbridge's secrets: it starts with the prefix
+    /// (without case), or, with no prefix, it is `<scope>/<id>`.
+    fn may_be_own(&self, name: &str) -> bool {
+        if self.prefix.is_empty() {
+            return name.split_once('/').is_some_and(|(scope, id)| {
+                Scope::parse(scope).is_ok() && CredentialId::parse(id).is_ok()
+            });
+        }
+        name.len() >= self.prefix.len()
+            && name.as_bytes()[..self.prefix.len()].eq_ignore_ascii_case(self.prefix.as_bytes())
+    }
+
     /// The id of a secret `name` in `scope`, or `None` when the name is not one credbridge
     /// made for that scope.
     fn id_in_scope(&self, scope: &Scope, name: &str) -> Option<CredentialId> {
@@ -361,6 +418,21 @@ mod tests {
         ] {
             assert_eq!(names.id_in_scope(&team, foreign), None, "{foreign}");
         }
+    }
+
+    #[test]
+    fn own_names_are_those_under_the_prefix_in_any_case() {
+        let names = SecretNames::new("credbridge/");
+        for own in ["credbridge/default/cred_1", "CredBridge/x", "credbridge/"] {
+            assert!(names.may_be_own(own), "{own}");
+        }
+        for foreign in ["credbridge", "credbridge-refs/x", "apps/credbridge/x"] {
+            assert!(!names.may_be_own(foreign), "{foreign}");
+        }
+        let bare = SecretNames::new("");
+        assert!(bare.may_be_own("team-a/cred_0123-AbCdEf"));
+        assert!(!bare.may_be_own("apps/team-a/smtp"));
+        assert!(!bare.may_be_own("smtp"));
     }
 
     #[test]

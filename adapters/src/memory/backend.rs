@@ -6,8 +6,8 @@ use dashmap::DashMap;
 
 use super::MemoryConfig;
 use crate::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Result,
-    Scope,
+    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
+    ReferenceTarget, ReferencedEntry, Result, Scope,
 };
 
 /// Documents in a sharded concurrent map: a read takes one shard's read lock for the
@@ -102,6 +102,20 @@ impl Backend for MemoryBackend {
 
     async fn check(&self) -> Result<()> {
         Ok(())
+    }
+
+    /// Nothing but credbridge's own credentials lives here.
+    fn owns(&self, _target: &ReferenceTarget) -> bool {
+        false
+    }
+
+    /// There are no existing entries to reference: always refused.
+    async fn read_reference(&self, target: &ReferenceTarget) -> Result<ReferencedEntry> {
+        Err(Error::invalid_config(
+            "the memory backend holds no existing entries to reference; references need the \
+             vault or aws backend",
+        )
+        .with_context("reference", target))
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
+use super::references::target_of;
 use super::{document, fresh_key, unique_scope};
 use crate::{Backend, ErrorKind, Key};
 
@@ -37,6 +38,7 @@ macro_rules! conformance_suite {
             concurrent_puts_all_land,
             check_succeeds,
             info_names_the_backend,
+            references_of_another_kind_are_refused,
         );
     };
     (@cases $factory:path; $($case:ident),* $(,)?) => {
@@ -195,4 +197,26 @@ pub async fn info_names_the_backend(backend: Arc<dyn Backend>) {
         "unexpected kind {:?}",
         info.kind
     );
+}
+
+/// A reference target of a kind the backend does not store in is refused without a read,
+/// and never owned; the memory backend refuses both kinds.
+pub async fn references_of_another_kind_are_refused(backend: Arc<dyn Backend>) {
+    let kind = backend.info().kind;
+    for reference in [
+        "ref+vault://secret/apps/x#password",
+        "ref+awssecrets://apps/x#password",
+    ] {
+        let target = target_of(reference);
+        if target.backend_kind() == kind {
+            continue;
+        }
+        assert!(!backend.owns(&target), "{reference}");
+        let error = backend.read_reference(&target).await.unwrap_err();
+        assert_eq!(
+            error.kind(),
+            ErrorKind::InvalidConfig,
+            "{reference}: {error}"
+        );
+    }
 }

@@ -40,6 +40,26 @@ macro_rules! backend_matrix {
     (@peers [$($suite:tt)+];) => {};
 }
 
+/// Expands `$suite!(factory)` once per peer that resolves references, each in a module
+/// named after the peer; `factory` is an `async fn() -> ReferencePeer`. The memory backend
+/// resolves none (the conformance suite checks that it refuses them).
+///
+/// ```ignore
+/// credbridge_adapters::reference_matrix!(credbridge_adapters::reference_suite);
+/// ```
+#[macro_export]
+macro_rules! reference_matrix {
+    ($($suite:ident)::+) => {
+        $crate::backend_matrix!(@peers [$($suite)::+];
+            #[cfg(feature = "aws")] aws => $crate::testkit::moto::references;
+            #[cfg(feature = "vault")] vault_kv2 => $crate::testkit::vault::kv2_root_references;
+            #[cfg(feature = "vault")] vault_kv1 => $crate::testkit::vault::kv1_root_references;
+            #[cfg(feature = "vault")] vault_kv2_approle => $crate::testkit::vault::kv2_approle_references;
+            #[cfg(feature = "vault")] vault_kv1_approle => $crate::testkit::vault::kv1_approle_references;
+        );
+    };
+}
+
 /// The in-process memory backend.
 pub async fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())

@@ -8,6 +8,7 @@ mod helpers;
 mod matrix;
 #[cfg(feature = "aws")]
 pub mod moto;
+pub mod references;
 #[cfg(feature = "vault")]
 pub mod vault;
 #[cfg(feature = "vault")]
@@ -15,3 +16,4 @@ pub mod vault_double;
 
 pub use helpers::{document, eventually, fresh_key, random_hex, unique_scope};
 pub use matrix::memory;
+pub use references::{ExistingEntries, ReferencePeer};

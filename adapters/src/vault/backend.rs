@@ -7,14 +7,14 @@ use tokio::sync::watch;
 use vaultrs::api::kv2::requests::SetSecretRequestOptions;
 use vaultrs::error::ClientError;
 
-use super::client::{exec, CapabilitiesSelf, Conn, Http, ReadMount};
+use super::client::{exec, CapabilitiesSelf, Conn, Http, MountInfo, ReadMount};
 use super::config::{KvVersion, VaultConfig};
 use super::error::{classify, status, Request};
 use super::plan::{plan, Env};
 use super::session::{obtain, Backoff, Method, Obtained, Session};
 use crate::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key, Result,
-    Scope,
+    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
+    ReferenceTarget, ReferencedEntry, Result, Scope,
 };
 
 /// Credentials in the KV engine of HashiCorp Vault or OpenBao, one secret per credential
@@ -41,6 +41,22 @@ struct Shared {
 struct Connected {
     session: Arc<Session>,
     layout: Layout,
+    /// The KV mounts references have been read from, with their versions: Vault is asked
+    /// once per mount. Starts with credbridge's own mount, whose version is known.
+    mounts: Mutex<Vec<KvMount>>,
+}
+
+/// A KV engine's mount path (without slashes) and version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct KvMount {
+    path: String,
+    version: Version,
+}
+
+/// Whether `path` is `folder` or lies under it, segment-wise.
+fn is_within(path: &str, folder: &str) -> bool {
+    path.strip_prefix(folder)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 /// Where keys live in Vault: the one mapping from [`Key`] to a Vault path.
@@ -171,8 +187,16 @@ async fn connect_in_background(shared: Weak<Shared>, method: Method, kv_version:
                     "connected to Vault"
                 );
                 let session = Session::start(Arc::clone(&backend.http), method, first);
+                let own_mount = KvMount {
+                    path: layout.mount.clone(),
+                    version: layout.version,
+                };
                 // Only this task sets it, once.
-                let _ = backend.connected.set(Connected { session, layout });
+                let _ = backend.connected.set(Connected {
+                    session,
+                    layout,
+                    mounts: Mutex::new(vec![own_mount]),
+                });
                 backend.ready.send_replace(true);
                 return;
             }
@@ -230,20 +254,25 @@ impl Shared {
                 "the token may not read sys/internal/ui/mounts/<mount>; set kv_version = 1 or 2",
             )
         })?;
-        let version = info
-            .options
-            .as_ref()
-            .and_then(|options| options.get("version"))
-            .map(String::as_str);
-        match (info.engine.as_str(), version) {
-            ("kv", Some("2")) => Ok(Version::V2),
-            ("kv" | "generic", _) => Ok(Version::V1),
-            (other, _) => Err(
-                Error::invalid_config("the mount is not a KV secrets engine")
-                    .with_context("mount", &self.mount)
-                    .with_context("type", other),
-            ),
-        }
+        kv_version(&info).ok_or_else(|| {
+            Error::invalid_config("the mount is not a KV secrets engine")
+                .with_context("mount", &self.mount)
+                .with_context("type", &info.engine)
+        })
+    }
+}
+
+/// The KV version of a mount Vault described; `None` when it is not a KV engine.
+fn kv_version(info: &MountInfo) -> Option<Version> {
+    let version = info
+        .options
+        .as_ref()
+        .and_then(|options| options.get("version"))
+        .map(String::as_str);
+    match (info.engine.as_str(), version) {
+        ("kv", Some("2")) => Some(Version::V2),
+        ("kv" | "generic", _) => Some(Version::V1),
+        _ => None,
     }
 }
 
@@ -392,6 +421,107 @@ impl Connected {
         Ok(ids)
     }
 
+    /// The latest version of the KV secret at `path` (mount included), as an entry.
+    async fn read_reference(&self, path: &str) -> Result<ReferencedEntry> {
+        let mount = self.mount_of(path).await?;
+        let Some(secret) = path
+            .strip_prefix(mount.path.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+        else {
+            return Err(Error::not_found(
+                "the path names a KV mount, not a secret in it",
+            ));
+        };
+        let (version, mount) = (mount.version, mount.path.as_str());
+        let fields: Map<String, Value> = match version {
+            Version::V2 => {
+                self.run(
+                    Request::Other,
+                    "read a referenced secret",
+                    |conn| async move { vaultrs::kv2::read(&conn, mount, secret).await },
+                )
+                .await?
+            }
+            Version::V1 => {
+                self.run(
+                    Request::Other,
+                    "read a referenced secret",
+                    |conn| async move { vaultrs::kv1::get(&conn, mount, secret).await },
+                )
+                .await?
+            }
+        };
+        Ok(ReferencedEntry::from_fields(fields))
+    }
+
+    fn mounts(&self) -> std::sync::MutexGuard<'_, Vec<KvMount>> {
+        // The list is only ever pushed to; a panic elsewhere leaves it whole.
+        self.mounts
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
+    }
+
+    /// The KV mount holding `path`: known, or asked of Vault (which answers with the
+    /// mount for any path in it) and remembered.
+    async fn mount_of(&self, path: &str) -> Result<KvMount> {
+        let known = self
+            .mounts()
+            .iter()
+            .find(|mount| is_within(path, &mount.path))
+            .cloned();
+        if let Some(mount) = known {
+            return Ok(mount);
+        }
+        let info = self
+            .run(
+                Request::Other,
+                "find the KV mount of a referenced secret",
+                |conn| async move {
+                    let mount = path.to_owned();
+                    exec(&conn, ReadMount { mount }).await
+                },
+            )
+            .await
+            .map_err(|error| match error.kind() {
+                // Vault answers 403 both for a path in no mount and for a mount the token
+                // has no capability under.
+                ErrorKind::PermissionDenied => Error::new(
+                    ErrorKind::PermissionDenied,
+                    "Vault shows credbridge's token no mount at this path: there is none, or \
+                     no policy grants the token anything under it",
+                )
+                .with_source(error),
+                _ => error,
+            })?;
+        let mount_path = info
+            .path
+            .as_deref()
+            .map(|mount| mount.trim_end_matches('/'))
+            .filter(|mount| !mount.is_empty() && is_within(path, mount))
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Unexpected,
+                    "Vault's mount information does not name a mount holding the path",
+                )
+            })?
+            .to_owned();
+        let Some(version) = kv_version(&info) else {
+            return Err(Error::not_found("the path is not in a KV secrets engine")
+                .with_context("mount", &mount_path)
+                .with_context("type", &info.engine));
+        };
+        let mount = KvMount {
+            path: mount_path,
+            version,
+        };
+        tracing::debug!(mount = %mount.path, kv_version = ?mount.version, "learnt a referenced mount's KV version");
+        let mut mounts = self.mounts();
+        if !mounts.contains(&mount) {
+            mounts.push(mount.clone());
+        }
+        Ok(mount)
+    }
+
     async fn may_create_and_read(&self) -> Result<()> {
         let probe = self
             .layout
@@ -461,6 +591,35 @@ impl Backend for VaultBackend {
         self.connected()?.list(scope).await
     }
 
+    fn owns(&self, target: &ReferenceTarget) -> bool {
+        let ReferenceTarget::Vault { path } = target else {
+            return false;
+        };
+        // Compared without case: refusing a path that only differs in case costs nothing.
+        let own = format!("{}/{}", self.shared.mount, self.shared.prefix).to_ascii_lowercase();
+        is_within(&path.to_ascii_lowercase(), &own)
+    }
+
+    async fn read_reference(&self, target: &ReferenceTarget) -> Result<ReferencedEntry> {
+        let ReferenceTarget::Vault { path } = target else {
+            return Err(
+                Error::invalid_config("the Vault backend reads ref+vault references only")
+                    .with_context("reference", target),
+            );
+        };
+        if self.owns(target) {
+            return Err(Error::new(
+                ErrorKind::PermissionDenied,
+                "the reference names credbridge's own storage, which no reference may read",
+            )
+            .with_context("reference", target));
+        }
+        self.connected()?
+            .read_reference(path)
+            .await
+            .map_err(|error| error.with_context("reference", target))
+    }
+
     async fn check(&self) -> Result<()> {
         // A 404 here means a namespace or an endpoint is missing (a server without
         // sys/capabilities-self, a namespace deleted under credbridge), never that a
@@ -505,6 +664,14 @@ mod tests {
             layout(Version::V2).folder(&key().scope),
             "apps/credbridge/team-a"
         );
+    }
+
+    #[test]
+    fn within_is_segment_wise() {
+        assert!(is_within("secret/credbridge", "secret/credbridge"));
+        assert!(is_within("secret/credbridge/a/b", "secret/credbridge"));
+        assert!(!is_within("secret/credbridge-refs/a", "secret/credbridge"));
+        assert!(!is_within("secret", "secret/credbridge"));
     }
 
     #[test]

@@ -174,14 +174,19 @@ impl Endpoint for ReadHealth {
     }
 }
 
-/// `GET /v1/sys/internal/ui/mounts/:path`: the mount's engine type and options (KV's
-/// `version`). Any token with a capability under the mount may read it.
+/// `GET /v1/sys/internal/ui/mounts/:path`: the mount holding `path` (a mount, or any path
+/// in one), its engine type and options (KV's `version`). Any token with a capability
+/// under the mount may read it.
 pub(crate) struct ReadMount {
     pub mount: String,
 }
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct MountInfo {
+    /// The mount's path, with a trailing `/`: asked about any path, Vault answers with the
+    /// mount that holds it.
+    #[serde(default)]
+    pub path: Option<String>,
     #[serde(rename = "type")]
     pub engine: String,
     #[serde(default)]

@@ -179,12 +179,21 @@ impl AuditLog {
     /// Successful responses to requests on `path` (`auth/approle/login`,
     /// `auth/token/renew-self`) so far.
     pub fn successes(&self, path: &str) -> usize {
+        self.successes_where(|request| request == path)
+    }
+
+    /// Successful responses to requests on paths starting with `prefix` so far.
+    pub fn successes_under(&self, prefix: &str) -> usize {
+        self.successes_where(|request| request.starts_with(prefix))
+    }
+
+    fn successes_where(&self, matches: impl Fn(&str) -> bool) -> usize {
         let text = std::fs::read_to_string(&self.path).unwrap_or_default();
         text.lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|entry| {
                 entry["type"] == "response"
-                    && entry["request"]["path"] == path
+                    && entry["request"]["path"].as_str().is_some_and(&matches)
                     && entry.get("error").is_none_or(|error| error.is_null())
             })
             .count()

@@ -5,15 +5,18 @@
 
 mod admin;
 mod bao;
+mod entries;
 mod peers;
 mod policy;
 mod target;
 
 pub use admin::Admin;
 pub use bao::{AuditLog, Bao};
+pub use entries::VaultEntries;
 pub use peers::{
-    connected, kv1_approle, kv1_root, kv2_approle, kv2_in_namespace, kv2_root, unique_prefix,
+    connected, kv1_approle, kv1_approle_references, kv1_root, kv1_root_references, kv2_approle,
+    kv2_approle_references, kv2_in_namespace, kv2_root, kv2_root_references, unique_prefix,
     vault_config,
 };
-pub use policy::documented_policy;
-pub use target::{TestVault, TEST_NAMESPACE};
+pub use policy::{documented_policy, documented_reference_policy};
+pub use target::{TestVault, EXISTING_AREA, TEST_NAMESPACE};

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::target::{role_name, TestVault, TEST_NAMESPACE};
+use super::entries::VaultEntries;
+use super::target::{reference_role_name, role_name, TestVault, TEST_NAMESPACE};
 use crate::testkit::random_hex;
+use crate::testkit::references::ReferencePeer;
 use crate::vault::{AppRoleAuth, KvVersion, TokenAuth, VaultAuth, VaultBackend, VaultConfig};
 use crate::{Backend, SecretText};
 
@@ -57,6 +59,12 @@ async fn root_peer(mount: &str) -> Arc<dyn Backend> {
 /// AppRole with the documented smallest policy on `mount`, under the prefix that policy
 /// is written for, in `namespace` when given.
 async fn approle_peer(mount: &str, kv_version: u8, namespace: Option<&str>) -> Arc<dyn Backend> {
+    approle_as(&role_name(mount, kv_version), mount, namespace).await
+}
+
+/// AppRole as `role` on `mount`, with `path_prefix = "credbridge"`, in `namespace` when
+/// given.
+async fn approle_as(role: &str, mount: &str, namespace: Option<&str>) -> Arc<dyn Backend> {
     let vault = match namespace {
         Some(_) => TestVault::with_namespace().await,
         None => TestVault::prepared().await,
@@ -66,9 +74,8 @@ async fn approle_peer(mount: &str, kv_version: u8, namespace: Option<&str>) -> A
         Some(namespace) => root.in_namespace(namespace),
         None => root,
     };
-    let role = role_name(mount, kv_version);
-    let role_id = admin.role_id(&role).await;
-    let secret_id = admin.secret_id(&role).await;
+    let role_id = admin.role_id(role).await;
+    let secret_id = admin.secret_id(role).await;
     let config = VaultConfig {
         namespace: namespace.map(str::to_owned),
         auth: VaultAuth::Approle(AppRoleAuth {
@@ -106,4 +113,44 @@ pub async fn kv1_approle() -> Arc<dyn Backend> {
 /// the documented policy.
 pub async fn kv2_in_namespace() -> Arc<dyn Backend> {
     approle_peer("secret", 2, Some(TEST_NAMESPACE)).await
+}
+
+async fn root_references(mount: &str, kv_version: u8) -> ReferencePeer {
+    let vault = TestVault::prepared().await;
+    let prefix = unique_prefix();
+    let config = vault_config(&vault.address, &vault.root_token, mount, &prefix);
+    ReferencePeer {
+        backend: Arc::new(connected(&config).await),
+        entries: Arc::new(VaultEntries::new(&vault, mount, kv_version, &prefix)),
+    }
+}
+
+async fn approle_references(mount: &str, kv_version: u8) -> ReferencePeer {
+    let backend = approle_as(&reference_role_name(mount, kv_version), mount, None).await;
+    let vault = TestVault::prepared().await;
+    ReferencePeer {
+        backend,
+        entries: Arc::new(VaultEntries::new(&vault, mount, kv_version, "credbridge")),
+    }
+}
+
+/// KV v2 at `secret/` with the root token; existing entries in `secret/`.
+pub async fn kv2_root_references() -> ReferencePeer {
+    root_references("secret", 2).await
+}
+
+/// KV v1 at `kv/` with the root token; existing entries in `kv/`.
+pub async fn kv1_root_references() -> ReferencePeer {
+    root_references("kv", 1).await
+}
+
+/// KV v2 at `secret/` through AppRole holding only the documented smallest policy and
+/// the documented policy for reading references.
+pub async fn kv2_approle_references() -> ReferencePeer {
+    approle_references("secret", 2).await
+}
+
+/// KV v1 at `kv/`, likewise.
+pub async fn kv1_approle_references() -> ReferencePeer {
+    approle_references("kv", 1).await
 }

@@ -5,7 +5,7 @@ use serde_json::json;
 use tokio::sync::OnceCell;
 
 use super::admin::Admin;
-use super::policy::documented_policy;
+use super::policy::{documented_policy, documented_reference_policy};
 
 /// The shared test Vault. Tests share it: each works under a prefix, scope, role or token
 /// of its own, and none seals it or revokes what it did not create.
@@ -18,9 +18,19 @@ pub struct TestVault {
 /// The namespace the namespace peer and the namespace tests work in.
 pub const TEST_NAMESPACE: &str = "credbridge-test";
 
+/// The folder of each mount under which the tests write the existing entries references
+/// point to; the reference peers' policy lets them read it.
+pub const EXISTING_AREA: &str = "existing";
+
 /// The AppRole role (and its policy, of the same name) of the smallest-policy peers.
 pub(super) fn role_name(mount: &str, kv_version: u8) -> String {
     format!("credbridge-{mount}-kv{kv_version}")
+}
+
+/// The AppRole role (and its extra policy, of the same name) of the smallest-policy
+/// reference peers: the smallest policy and the documented stanza for references.
+pub(super) fn reference_role_name(mount: &str, kv_version: u8) -> String {
+    format!("{}-references", role_name(mount, kv_version))
 }
 
 impl TestVault {
@@ -51,8 +61,9 @@ impl TestVault {
 
     /// The shared Vault, set up once per test binary as the peers need it: `secret/` (KV
     /// v2, as dev servers mount it) and `kv/` (KV v1); AppRole at `approle/`; for each
-    /// mount, the documented smallest policy and a role bound to it. Every step tolerates
-    /// an earlier run's result.
+    /// mount, the documented smallest policy and a role bound to it, and a role that also
+    /// holds the documented policy for reading references under [`EXISTING_AREA`]. Every
+    /// step tolerates an earlier run's result.
     pub async fn prepared() -> Self {
         static PREPARED: OnceCell<()> = OnceCell::const_new();
         let vault = Self::from_env();
@@ -64,6 +75,7 @@ impl TestVault {
                 root.enable_auth("approle", "approle").await;
                 for (mount, kv_version) in [("secret", 2), ("kv", 1)] {
                     smallest_policy_role(&root, mount, kv_version).await;
+                    reference_role(&root, mount, kv_version).await;
                 }
             })
             .await;
@@ -99,5 +111,23 @@ async fn smallest_policy_role(admin: &Admin, mount: &str, kv_version: u8) {
         .await;
     admin
         .write_approle(&name, json!({ "token_policies": [name] }))
+        .await;
+}
+
+/// The documented policy for reading references, for [`EXISTING_AREA`] of `mount`, and an
+/// AppRole role that holds it beside the smallest policy.
+async fn reference_role(admin: &Admin, mount: &str, kv_version: u8) {
+    let name = reference_role_name(mount, kv_version);
+    admin
+        .write_policy(
+            &name,
+            &documented_reference_policy(kv_version, mount, EXISTING_AREA),
+        )
+        .await;
+    admin
+        .write_approle(
+            &name,
+            json!({ "token_policies": [role_name(mount, kv_version), name] }),
+        )
         .await;
 }
