@@ -15,7 +15,7 @@ use credbridge_adapters::{Backend, SecretText};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::api::{router, AppState, ClientAddresses, SharedCheck};
+use crate::api::{router, AppState, AppStateInner, ClientAddresses, SharedCheck};
 use crate::audit::AuditLog;
 use crate::auth::{generate_token, Authenticator, ReloadOutcome, TokenSources, TokenStore};
 use crate::config::{ConfigError, Settings, TlsSettings};
@@ -146,26 +146,19 @@ impl App {
         } else {
             None
         };
-        let state = AppState {
+        let state = AppState::from(AppStateInner {
             clients: ClientAddresses::new(&settings.http)?,
-            readiness: Arc::new(SharedCheck::new(
-                Arc::clone(&served_backend),
-                SharedCheck::INTERVAL,
-            )),
+            readiness: SharedCheck::new(Arc::clone(&served_backend), SharedCheck::INTERVAL),
             backend: served_backend,
             tokens: tokens.clone(),
             limits: limits.clone(),
-            audit: Arc::new(audit),
+            audit,
             metrics: metrics.clone(),
-            metrics_auth: settings
-                .metrics
-                .token
-                .as_ref()
-                .map(|token| Arc::new(Authenticator::single(token))),
-            base_path: Arc::from(settings.base_path.as_str()),
+            metrics_auth: settings.metrics.token.as_ref().map(Authenticator::single),
+            base_path: settings.base_path.clone(),
             max_body_bytes: settings.http.max_body_bytes,
-            references: Arc::new(references),
-        };
+            references,
+        });
         let fixed = settings.clone();
         let token_files = WatchedFiles::new(tokens.current().files().to_vec());
         Ok(Self {

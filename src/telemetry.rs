@@ -1,12 +1,13 @@
 //! The diagnostic log: one `tracing` subscriber, installed once at start-up.
 //!
-//! Lines are formatted on the calling thread but written by a background worker, so a slow
-//! terminal or collector never stalls a request.
+//! Lines are formatted on the calling thread but written in batches by a thread of its own
+//! ([`writer`]), so a slow terminal or collector never stalls a request.
 
-use std::io::IsTerminal;
+mod writer;
+
+use std::io::{IsTerminal, Write};
 
 use tracing::{Level, Metadata};
-use tracing_appender::non_blocking::WorkerGuard;
 use tracing_subscriber::filter::{filter_fn, FilterFn};
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
@@ -15,15 +16,28 @@ use tracing_subscriber::{fmt, EnvFilter};
 
 use crate::config::{LogFormat, LogSettings};
 
-/// Installs the subscriber. Keep the guard alive until exit: dropping it flushes the log.
-pub fn init(settings: &LogSettings) -> Result<WorkerGuard, String> {
+pub use writer::WriterGuard;
+
+/// Installs the subscriber, writing to standard output. Keep the guard alive until exit:
+/// dropping it writes what is pending.
+pub fn init(settings: &LogSettings) -> Result<WriterGuard, String> {
+    // Colour codes only help a terminal; in a file they are noise.
+    let ansi = std::io::stdout().is_terminal();
+    init_to(settings, std::io::stdout(), ansi)
+}
+
+/// Installs the subscriber as [`init`] does, writing to `output` (benchmarks log to a sink).
+pub fn init_to<W: Write + Send + 'static>(
+    settings: &LogSettings,
+    output: W,
+    ansi: bool,
+) -> Result<WriterGuard, String> {
     let (key, filter) = match std::env::var("RUST_LOG") {
         Ok(value) if !value.is_empty() => ("RUST_LOG", value),
         _ => ("log.level", settings.level.clone()),
     };
-    let (writer, guard) = tracing_appender::non_blocking(std::io::stdout());
-    // Colour codes only help a terminal; in a file they are noise.
-    let ansi = std::io::stdout().is_terminal();
+    let (writer, guard) = writer::batch_writer(output)
+        .map_err(|error| format!("cannot start the log writer: {error}"))?;
     install(&filter, settings.format, writer, ansi).map_err(|error| format!("{key}: {error}"))?;
     Ok(guard)
 }

@@ -55,7 +55,7 @@ pub async fn create(
     State(state): State<AppState>,
     caller: Caller,
     JsonBody(body): JsonBody,
-) -> Result<Json<Created>, ApiError> {
+) -> Result<Response, ApiError> {
     let (kind, document) = credential::new_document(body)?;
     state
         .references
@@ -65,8 +65,11 @@ pub async fn create(
     caller.record.set_credential(&id, Some(kind.as_str()));
     let key = Key::new(caller.scope, id.clone());
     state.backend.put(&key, &document).await?;
-    tracing::info!(id = %id, r#type = %kind, "credential created");
-    Ok(Json(Created { id }))
+    tracing::debug!(id = %id, r#type = %kind, "credential created");
+    let mut response = Json(Created { id: id.clone() }).into_response();
+    // For the request's line in the log (`observe`), which names the new id.
+    response.extensions_mut().insert(id);
+    Ok(response)
 }
 
 /// `GET {base}/{id}`: the stored credential with its references resolved, or 404 (also
@@ -118,7 +121,7 @@ pub async fn delete(
         .delete(&key)
         .await
         .map_err(|error| error.with_context("id", &key.id))?;
-    tracing::info!(id = %key.id, "credential deleted");
+    tracing::debug!(id = %key.id, "credential deleted");
     Ok(Json(Deleted {
         id: key.id,
         deleted: true,

@@ -170,14 +170,18 @@ fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
     (status, code, message.to_owned())
 }
 
+/// What the request's log line says of an error (see [`observe`](super::observe)): its
+/// stable code, and the detail the body leaves out, which may name backend paths but never
+/// holds a secret.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub code: &'static str,
+    pub detail: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, message) = self.parts();
-        if status.is_server_error() {
-            tracing::error!(error = %self, code, "request failed");
-        } else {
-            tracing::debug!(error = %self, code, "request refused");
-        }
         let mut response = (
             status,
             Json(ErrorBody {
@@ -208,6 +212,10 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
+        response.extensions_mut().insert(Failure {
+            code,
+            detail: self.to_string(),
+        });
         response
     }
 }

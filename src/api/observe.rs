@@ -1,14 +1,19 @@
-//! The one place that looks at every request once its response is ready: it records the
-//! HTTP metrics and writes the audit line for credential operations.
+//! The one place that looks at every request once its response is ready: it writes the
+//! request's line in the diagnostic log, records the HTTP metrics and writes the audit line
+//! for credential operations.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::Method;
+use axum::http::{HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::Response;
+use credbridge_adapters::CredentialId;
+use tracing::Instrument;
 
 use super::client::ClientAddr;
+use super::error::Failure;
+use super::request_id::REQUEST_ID;
 use super::AppState;
 use crate::audit::{millis, now_rfc3339, AuditEvent, RequestRecord};
 
@@ -24,13 +29,25 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let record = RequestRecord::new(client, state.audit.enabled());
     request.extensions_mut().insert(record.clone());
     let method = request.method().clone();
+    // These clones share the request's bytes: nothing is copied.
+    let uri = request.uri().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    // A header value clone shares its bytes: no copy unless the audit line is written.
-    let request_id = request.headers().get("x-request-id").cloned();
+    let request_id = request.headers().get(REQUEST_ID).cloned();
+    // Debug lines logged while the request is handled carry its id; at the default level
+    // the span is disabled and costs nothing.
+    let span = tracing::debug_span!("request", request_id = request_id_str(&request_id));
 
-    let response = next.run(request).await;
+    let response = next.run(request).instrument(span).await;
 
     let status = response.status().as_u16();
+    log_request(
+        &method,
+        &uri,
+        status,
+        started.elapsed(),
+        request_id_str(&request_id),
+        &response,
+    );
     let route = route.as_ref().map(MatchedPath::as_str);
     if let Some(metrics) = &state.metrics {
         metrics.observe_http(route, &method, status, started);
@@ -40,10 +57,7 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
             let fields = record.snapshot();
             let event = AuditEvent {
                 time: now_rfc3339(),
-                request_id: request_id
-                    .as_ref()
-                    .and_then(|value| value.to_str().ok())
-                    .unwrap_or_default(),
+                request_id: request_id_str(&request_id),
                 client: record.client().map(|address| address.to_string()),
                 operation,
                 scope: fields
@@ -65,6 +79,46 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         }
     }
     response
+}
+
+/// The request's one line in the diagnostic log: method, path (never the query), status,
+/// latency and request id, with the id a create made, or the error's code. A 5xx is an
+/// ERROR with its detail; a refusal (4xx) names its code at INFO and its detail at DEBUG.
+fn log_request(
+    method: &Method,
+    uri: &Uri,
+    status: u16,
+    elapsed: Duration,
+    request_id: &str,
+    response: &Response,
+) {
+    let path = uri.path();
+    let latency_ms = millis(elapsed);
+    match response.extensions().get::<Failure>() {
+        Some(failure) if status >= 500 => tracing::error!(
+            %method, path, status, latency_ms, request_id,
+            code = failure.code, error = %failure.detail, "request failed"
+        ),
+        Some(failure) => {
+            tracing::info!(
+                %method, path, status, latency_ms, request_id,
+                code = failure.code, "request refused"
+            );
+            tracing::debug!(request_id, error = %failure.detail, "why the request was refused");
+        }
+        None => tracing::info!(
+            %method, path, status, latency_ms, request_id,
+            id = response.extensions().get::<CredentialId>().map(CredentialId::as_str),
+            "request served"
+        ),
+    }
+}
+
+fn request_id_str(value: &Option<HeaderValue>) -> &str {
+    value
+        .as_ref()
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
 }
 
 /// The credential operation a route and method perform; `None` for probes and metrics.
