@@ -56,7 +56,10 @@ fn image() -> Image {
         let words: Vec<&str> = arguments.split_whitespace().collect();
         match command {
             "ENV" => {
-                assert!(!arguments.contains(['"', '\'']), "quoted ENV: {instruction}");
+                assert!(
+                    !arguments.contains(['"', '\'']),
+                    "quoted ENV: {instruction}"
+                );
                 for word in words {
                     let (name, value) = word
                         .split_once('=')
@@ -159,7 +162,8 @@ fn deployments() -> Vec<(String, Deployment)> {
             })
             .collect();
         files.sort_by(|a, b| a.0.cmp(&b.0));
-        let is = |objects: &[Value], kind: &str| objects.iter().any(|object| object["kind"] == kind);
+        let is =
+            |objects: &[Value], kind: &str| objects.iter().any(|object| object["kind"] == kind);
         let (main, workload) = files
             .iter()
             .find(|(_, objects)| is(objects, "Deployment"))
@@ -235,7 +239,9 @@ fn configuration_in_force(image: &Image, deployment: Option<(&Deployment, &str)>
                 let map = deployment
                     .objects
                     .iter()
-                    .find(|object| object["kind"] == "ConfigMap" && object["metadata"]["name"] == name)
+                    .find(|object| {
+                        object["kind"] == "ConfigMap" && object["metadata"]["name"] == name
+                    })
                     .unwrap_or_else(|| panic!("{label}: no ConfigMap {name}"));
                 for (key, text) in map["data"].as_mapping().unwrap() {
                     let (key, text) = (key.as_str().unwrap(), text.as_str().unwrap());
@@ -293,7 +299,11 @@ fn the_image_alone_serves_its_exposed_port_on_every_interface() {
         .map(|(name, _)| name.as_str())
         .filter(|name| name.starts_with("CREDBRIDGE_") && *name != "CREDBRIDGE_CONFIG")
         .collect();
-    assert_eq!(settings, Vec::<&str>::new(), "settings in the Dockerfile's ENV");
+    assert_eq!(
+        settings,
+        Vec::<&str>::new(),
+        "settings in the Dockerfile's ENV"
+    );
     let configuration = configuration_in_force(&image, None);
     assert_eq!(
         listen(&configuration),
@@ -318,8 +328,16 @@ fn every_configuration_in_the_manifests_loads_as_its_pod_loads_it() {
             Some(1),
             "{files}"
         );
-        let kind = if files.ends_with("vault.yaml") { "vault" } else { "aws" };
-        assert_eq!(configuration["backend"]["kind"].as_str(), Some(kind), "{files}");
+        let kind = if files.ends_with("vault.yaml") {
+            "vault"
+        } else {
+            "aws"
+        };
+        assert_eq!(
+            configuration["backend"]["kind"].as_str(),
+            Some(kind),
+            "{files}"
+        );
         match layout.as_str() {
             "sidecar" => {
                 // Plain HTTP is only safe because nothing outside the pod can connect.
@@ -343,14 +361,19 @@ fn every_configuration_in_the_manifests_loads_as_its_pod_loads_it() {
                 for probe in ["readinessProbe", "livenessProbe"] {
                     let get = &credbridge[probe]["httpGet"];
                     assert_eq!(get["scheme"].as_str(), Some("HTTPS"), "{files}: {probe}");
-                    let port = deployment.container_port("credbridge", get["port"].as_str().unwrap());
+                    let port =
+                        deployment.container_port("credbridge", get["port"].as_str().unwrap());
                     assert_eq!(u64::from(listen.port()), port, "{files}: {probe}");
                 }
                 assert!(tls(&configuration), "{files}");
                 let service = &deployment.object("Service")["spec"]["ports"][0];
                 let target = service["targetPort"].as_str().unwrap();
                 let port = deployment.container_port("credbridge", target);
-                assert_eq!(u64::from(listen.port()), port, "{files}: the Service's targetPort");
+                assert_eq!(
+                    u64::from(listen.port()),
+                    port,
+                    "{files}: the Service's targetPort"
+                );
                 let policy = &deployment.object("NetworkPolicy")["spec"]["ingress"][0]["ports"][0];
                 assert_eq!(
                     policy["port"].as_u64(),
