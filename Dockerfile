@@ -5,8 +5,10 @@
 #   docker build -t credbridge .
 #   docker run --rm -p 127.0.0.1:8080:8080 -e CREDBRIDGE_TOKEN=$(openssl rand -hex 32) credbridge
 #
-# Configuration: /etc/credbridge/credbridge.toml (the default, memory backend) and
-# CREDBRIDGE_* variables; mount your own file over it, or point CREDBRIDGE_CONFIG at one.
+# Configuration: /etc/credbridge/credbridge.toml (config/container.toml: the memory backend
+# on 0.0.0.0:8080) and CREDBRIDGE_* variables; mount your own file over it, or point
+# CREDBRIDGE_CONFIG at one. The image sets no other CREDBRIDGE_* variable: one would
+# override that key in every file (a Kubernetes ConfigMap's `listen`, say).
 
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
@@ -33,9 +35,8 @@ RUN touch src/main.rs src/lib.rs adapters/src/lib.rs \
 
 FROM gcr.io/distroless/cc-debian12:nonroot
 COPY --from=build /out/credbridge /usr/local/bin/credbridge
-COPY config/credbridge.toml /etc/credbridge/credbridge.toml
-ENV CREDBRIDGE_CONFIG=/etc/credbridge/credbridge.toml \
-    CREDBRIDGE_LISTEN=0.0.0.0:8080
+COPY config/container.toml /etc/credbridge/credbridge.toml
+ENV CREDBRIDGE_CONFIG=/etc/credbridge/credbridge.toml
 # Numeric, so that Kubernetes' runAsNonRoot can verify it (distroless' "nonroot").
 USER 65532:65532
 EXPOSE 8080

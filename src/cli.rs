@@ -519,6 +519,30 @@ fn migrate_summary(summary: &Summary) -> String {
             None => text.push_str(&format!("failed {}: {}\n", failure.scope, failure.reason)),
         }
     }
+    if !summary.references.is_empty() {
+        text.push_str(&format!(
+            "{} credentials hold references, which credbridge resolves through its own backend \
+             on every read: the entries must be readable by the target's credbridge and allowed \
+             by its references.scopes\n",
+            summary.references.len()
+        ));
+    }
+    for credential in &summary.references {
+        let fields: Vec<String> = credential
+            .fields
+            .iter()
+            .map(|reference| {
+                let kind = reference.backend.unwrap_or("not a valid reference");
+                format!("`{}` ({kind})", reference.field)
+            })
+            .collect();
+        text.push_str(&format!(
+            "references {}/{}: {}\n",
+            credential.scope,
+            credential.id,
+            fields.join(", ")
+        ));
+    }
     text.push_str(&match summary.source_deletion {
         SourceDeletion::NotRequested if summary.dry_run => "nothing was written\n".to_owned(),
         SourceDeletion::NotRequested => "the source is unchanged\n".to_owned(),

@@ -8,6 +8,13 @@
 //! identical, and the source is deleted from (with `delete_source`) only after a run without
 //! any failure or conflict, and only the ids so verified. No field of a credential is ever
 //! part of what this module reports.
+//!
+//! A credential whose fields hold references (`ref+vault://…`, `ref+awssecrets://…`) is
+//! copied as it is stored, references and all, since credbridge resolves them on every
+//! read through its own backend. So a reference only a backend of another kind can read is
+//! not copied (the copy could never be read: 502 `reference_unresolved`); the run reports
+//! it as a failure naming the id and the field. Every credential holding references is
+//! listed in the summary, by field names only.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +24,7 @@ use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
 use crate::config::{reserved_key, Settings, RESERVED_SCOPE_PREFIX};
+use crate::references::{reference_fields, ReferenceField};
 
 /// The check that source and target are two different stores writes its marker in the
 /// reserved scope `credbridge-migrate`.
@@ -188,6 +196,8 @@ pub struct ItemReport {
     pub scope: Scope,
     pub id: CredentialId,
     pub outcome: Outcome,
+    /// The fields of its source document that hold references (copy phase only).
+    pub references: Vec<ReferenceField>,
 }
 
 /// Told about the run as it goes: the CLI draws its progress bar and `--verbose` lines from
@@ -223,6 +233,14 @@ pub struct Item {
     pub id: CredentialId,
 }
 
+/// A credential whose fields hold references, and which fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WithReferences {
+    pub scope: Scope,
+    pub id: CredentialId,
+    pub fields: Vec<ReferenceField>,
+}
+
 /// Whether the source was deleted from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -246,6 +264,8 @@ pub struct Summary {
     pub gone: usize,
     pub conflicts: Vec<Item>,
     pub failures: Vec<Failure>,
+    /// Every credential read from the source whose fields hold references, copied or not.
+    pub references: Vec<WithReferences>,
     pub source_deletion: SourceDeletion,
     pub deleted: usize,
 }
@@ -262,6 +282,7 @@ impl Summary {
             gone: 0,
             conflicts: Vec::new(),
             failures: Vec::new(),
+            references: Vec::new(),
             source_deletion: if plan.delete_source {
                 SourceDeletion::Withheld
             } else {
@@ -273,6 +294,13 @@ impl Summary {
 
     /// Counts one id's outcome.
     pub fn record(&mut self, report: &ItemReport) {
+        if !report.references.is_empty() {
+            self.references.push(WithReferences {
+                scope: report.scope.clone(),
+                id: report.id.clone(),
+                fields: report.references.clone(),
+            });
+        }
         match &report.outcome {
             Outcome::Copied => self.copied += 1,
             Outcome::WouldCopy => self.would_copy += 1,
@@ -330,11 +358,12 @@ pub async fn run(
     let mut verified = Vec::new();
     let mut copies = stream::iter(keys)
         .map(|key| async move {
-            let outcome = copy_one(source, target, &key, plan.dry_run).await;
+            let (outcome, references) = copy_one(source, target, &key, plan.dry_run).await;
             ItemReport {
                 scope: key.scope,
                 id: key.id,
                 outcome,
+                references,
             }
         })
         .buffer_unordered(plan.concurrency.max(1));
@@ -359,6 +388,7 @@ pub async fn run(
                     scope: key.scope,
                     id: key.id,
                     outcome,
+                    references: Vec::new(),
                 }
             })
             .buffer_unordered(plan.concurrency.max(1));
@@ -371,30 +401,86 @@ pub async fn run(
     Ok(summary)
 }
 
-/// Copies (or compares) one id. Never overwrites: an id the target holds is compared.
-async fn copy_one(source: &dyn Backend, target: &dyn Backend, key: &Key, dry_run: bool) -> Outcome {
+/// Copies (or compares) one id, and names the fields of its document that hold
+/// references.
+async fn copy_one(
+    source: &dyn Backend,
+    target: &dyn Backend,
+    key: &Key,
+    dry_run: bool,
+) -> (Outcome, Vec<ReferenceField>) {
     let document = match source.get(key).await {
         Ok(document) => document,
-        Err(error) if error.kind() == ErrorKind::NotFound => return Outcome::Gone,
-        Err(error) => return Outcome::Failed(format!("read from the source: {error}")),
+        Err(error) if error.kind() == ErrorKind::NotFound => return (Outcome::Gone, Vec::new()),
+        Err(error) => {
+            return (
+                Outcome::Failed(format!("read from the source: {error}")),
+                Vec::new(),
+            )
+        }
     };
+    let references = reference_fields(&document);
+    let outcome = match unreadable_references(&references, target.info().kind) {
+        Some(reason) => Outcome::Failed(reason),
+        None => copy_document(target, key, &document, dry_run).await,
+    };
+    (outcome, references)
+}
+
+/// Why a document with `references` must not be copied to a backend of kind `target`: the
+/// fields holding references only another kind of backend reads. Names fields, never
+/// a value.
+fn unreadable_references(references: &[ReferenceField], target: &str) -> Option<String> {
+    let unreadable: Vec<&ReferenceField> = references
+        .iter()
+        .filter(|reference| reference.backend.is_some_and(|kind| kind != target))
+        .collect();
+    // Two kinds of references exist: every one the target cannot read is of the other.
+    let first = unreadable.first()?;
+    let fields: Vec<String> = unreadable
+        .iter()
+        .map(|reference| format!("`{}`", reference.field))
+        .collect();
+    let (holds, what, them) = match fields.len() {
+        1 => ("field", "holds a reference", "it"),
+        _ => ("fields", "hold references", "each"),
+    };
+    let scheme = match first.backend {
+        Some("vault") => "ref+vault://",
+        _ => "ref+awssecrets://",
+    };
+    Some(format!(
+        "not copied: {holds} {} {what} ({scheme}) that the {target} target cannot read, so \
+         every read of the copy would fail; make {them} a value, or a reference the target can \
+         read, then run again",
+        fields.join(", ")
+    ))
+}
+
+/// Copies (or compares) one document. Never overwrites: an id the target holds is compared.
+async fn copy_document(
+    target: &dyn Backend,
+    key: &Key,
+    document: &Document,
+    dry_run: bool,
+) -> Outcome {
     if dry_run {
         return match target.get(key).await {
-            Ok(existing) => compare(&existing, &document),
+            Ok(existing) => compare(&existing, document),
             Err(error) if error.kind() == ErrorKind::NotFound => Outcome::WouldCopy,
             Err(error) => Outcome::Failed(format!("read from the target: {error}")),
         };
     }
-    match target.put(key, &document).await {
+    match target.put(key, document).await {
         Ok(()) => match target.get(key).await {
-            Ok(written) if written == document => Outcome::Copied,
+            Ok(written) if written == *document => Outcome::Copied,
             Ok(_) => Outcome::Failed(
                 "the target holds a different document right after it was written".to_owned(),
             ),
             Err(error) => Outcome::Failed(format!("read back from the target: {error}")),
         },
         Err(error) if error.kind() == ErrorKind::AlreadyExists => match target.get(key).await {
-            Ok(existing) => compare(&existing, &document),
+            Ok(existing) => compare(&existing, document),
             Err(error) => Outcome::Failed(format!("read from the target: {error}")),
         },
         Err(error) => Outcome::Failed(format!("write to the target: {error}")),
@@ -429,5 +515,37 @@ async fn check_distinct(source: &dyn Backend, target: &dyn Backend) -> Result<()
         Ok(_) => Err(MigrateError::SameStore),
         Err(error) if error.kind() == ErrorKind::NotFound => cleanup.map_err(MigrateError::Canary),
         Err(error) => Err(MigrateError::Canary(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(field: &str, backend: Option<&'static str>) -> ReferenceField {
+        ReferenceField {
+            field: field.to_owned(),
+            backend,
+        }
+    }
+
+    #[test]
+    fn references_another_kind_of_backend_reads_are_named_by_field() {
+        let references = [
+            field("username", Some("aws")),
+            field("password", Some("aws")),
+            field("metadata.note", None),
+        ];
+        let reason = unreadable_references(&references, "vault").unwrap();
+        assert!(
+            reason.starts_with(
+                "not copied: fields `username`, `password` hold references \
+                 (ref+awssecrets://) that the vault target cannot read"
+            ),
+            "{reason}"
+        );
+        // Read by the target's own kind, or by none: copied as they are.
+        assert_eq!(unreadable_references(&references, "aws"), None);
+        assert_eq!(unreadable_references(&references[2..], "vault"), None);
     }
 }

@@ -24,6 +24,7 @@ use credbridge_adapters::{
     AwsSecretId, Backend, Document, Error as BackendError, ErrorKind, InvalidReference, Reference,
     ReferenceTarget, ReferencedEntry, Scope, SecretText, UnusableValue,
 };
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::audit::RequestRecord;
@@ -214,47 +215,92 @@ fn find(fields: &Map<String, Value>) -> Result<Vec<Found>, Malformed> {
     if !holds_references(fields) {
         return Ok(found);
     }
+    each_reference_text(fields, &mut |path, text| {
+        let reference = Reference::parse(text).map_err(|reason| Malformed {
+            field: field_name(path),
+            reason,
+        })?;
+        found.push(Found {
+            path: path.to_vec(),
+            reference,
+        });
+        Ok(())
+    })?;
+    Ok(found)
+}
+
+/// Calls `visit` with the path and the text of every value of `fields` (labels aside) that
+/// starts with `ref+`, in document order, until it returns an error.
+fn each_reference_text<E>(
+    fields: &Map<String, Value>,
+    visit: &mut impl FnMut(&[Step], &str) -> Result<(), E>,
+) -> Result<(), E> {
+    fn walk<E>(
+        value: &Value,
+        path: &mut Vec<Step>,
+        visit: &mut impl FnMut(&[Step], &str) -> Result<(), E>,
+    ) -> Result<(), E> {
+        match value {
+            Value::String(text) if Reference::is_reference(text) => visit(path, text)?,
+            Value::Object(members) => {
+                for (name, member) in members {
+                    path.push(Step::Key(name.clone()));
+                    walk(member, path, visit)?;
+                    path.pop();
+                }
+            }
+            Value::Array(items) => {
+                for (index, item) in items.iter().enumerate() {
+                    path.push(Step::Index(index));
+                    walk(item, path, visit)?;
+                    path.pop();
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
     let mut path = Vec::new();
     for (name, value) in fields {
         if LABELS.contains(&name.as_str()) {
             continue;
         }
         path.push(Step::Key(name.clone()));
-        walk(value, &mut path, &mut found)?;
+        walk(value, &mut path, visit)?;
         path.pop();
     }
-    Ok(found)
+    Ok(())
 }
 
-fn walk(value: &Value, path: &mut Vec<Step>, found: &mut Vec<Found>) -> Result<(), Malformed> {
-    match value {
-        Value::String(text) if Reference::is_reference(text) => {
-            let reference = Reference::parse(text).map_err(|reason| Malformed {
-                field: field_name(path),
-                reason,
-            })?;
-            found.push(Found {
-                path: path.clone(),
-                reference,
+/// A field of a stored credential that holds a reference.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReferenceField {
+    /// `password`, `billing_address.city`, `extra[0]`.
+    pub field: String,
+    /// The `kind` of the backend that can read it (`vault`, `aws`); `None` for a value that
+    /// starts with `ref+` but is not a valid reference, which no backend reads.
+    pub backend: Option<&'static str>,
+}
+
+/// Every field of `document` that holds a reference, malformed ones included, in document
+/// order: what `migrate` checks before it copies a credential to another backend. Names
+/// fields and backend kinds, never a value or a path.
+pub fn reference_fields(document: &Document) -> Vec<ReferenceField> {
+    let mut found = Vec::new();
+    if holds_references(document.fields()) {
+        let visited: Result<(), std::convert::Infallible> =
+            each_reference_text(document.fields(), &mut |path, text| {
+                found.push(ReferenceField {
+                    field: field_name(path),
+                    backend: Reference::parse(text)
+                        .ok()
+                        .map(|reference| reference.target().backend_kind()),
+                });
+                Ok(())
             });
-        }
-        Value::Object(members) => {
-            for (name, member) in members {
-                path.push(Step::Key(name.clone()));
-                walk(member, path, found)?;
-                path.pop();
-            }
-        }
-        Value::Array(items) => {
-            for (index, item) in items.iter().enumerate() {
-                path.push(Step::Index(index));
-                walk(item, path, found)?;
-                path.pop();
-            }
-        }
-        _ => {}
+        let Ok(()) = visited;
     }
-    Ok(())
+    found
 }
 
 /// The value at `path`, to replace.
@@ -774,5 +820,40 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("hunter2"), "{message}");
+    }
+
+    #[test]
+    fn reference_fields_name_every_reference_with_its_backend_malformed_ones_too() {
+        let document = Document::new(
+            json!({
+                "name": "ref+vault://secret/a/name#k",
+                "type": "password",
+                "username": "ref+hunter2%",
+                "password": "ref+vault://secret/a/x#password",
+                "metadata": {"owner": "ref+awssecrets://apps/owner", "team": "plain"},
+            })
+            .as_object()
+            .unwrap()
+            .clone(),
+        );
+        let field = |field: &str, backend| ReferenceField {
+            field: field.to_owned(),
+            backend,
+        };
+        assert_eq!(
+            reference_fields(&document),
+            [
+                field("metadata.owner", Some("aws")),
+                field("password", Some("vault")),
+                field("username", None),
+            ]
+        );
+        let plain = Document::new(
+            json!({"name": "n", "type": "secret", "secret_value": "v"})
+                .as_object()
+                .unwrap()
+                .clone(),
+        );
+        assert_eq!(reference_fields(&plain), []);
     }
 }

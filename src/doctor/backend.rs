@@ -223,7 +223,14 @@ fn renewal(config: &BackendConfig) -> Renewal {
 pub(super) fn login(backend: &dyn Backend, settings: &Settings, warn_within: Duration) -> Check {
     const NAME: &str = "login";
     let Some(expires_at) = backend.login_expires_at() else {
-        return Check::ok(NAME, "the backend's login does not expire");
+        // Only a Vault login has a lifetime credbridge knows; the AWS SDK renews whatever
+        // its credential chain found (IRSA, an instance or task role) on its own.
+        let message = match &settings.backend {
+            BackendConfig::Aws(_) => "the AWS SDK refreshes its credentials itself",
+            BackendConfig::Vault(_) => "the Vault token does not expire",
+            BackendConfig::Memory(_) => "the memory backend has no login",
+        };
+        return Check::ok(NAME, message);
     };
     let Ok(left) = expires_at.duration_since(SystemTime::now()) else {
         return Check::fail(

@@ -184,8 +184,8 @@ fn the_dashboard_is_importable_as_is() {
 }
 
 /// Sends every kind of request the metrics tell apart: each credential operation, each
-/// probe, an unmatched path, refusals (401, 404, 422, then 429 once the address has
-/// failed too often), and a token reload.
+/// probe, an unmatched path, refusals (401, 404, 422, a reference that does not resolve,
+/// then 429 once the address has failed too often), and a token reload.
 async fn send_every_kind_of_traffic(credbridge: &Credbridge) {
     let client = &credbridge.client;
     let base = &credbridge.base;
@@ -237,6 +237,12 @@ async fn send_every_kind_of_traffic(credbridge: &Credbridge) {
         .bearer_auth(TOKEN)
         .json(&json!({"type": "nope"}));
     assert_eq!(status(invalid).await, 422);
+    // A reference this bridge may not read: refused (422), and counted as a resolution
+    // that failed, which CredbridgeReferencesUnresolved watches.
+    let mut referencing = helpers::secret();
+    referencing["secret_value"] = json!("ref+vault://secret/apps/shop#password");
+    let refused = client.post(base).bearer_auth(TOKEN).json(&referencing);
+    assert_eq!(status(refused).await, 422);
     for probe in ["/healthz", "/readyz", "/openapi.json"] {
         assert_eq!(
             status(client.get(credbridge.url(probe))).await,

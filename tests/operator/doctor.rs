@@ -141,6 +141,11 @@ async fn aws_on_moto_passes_with_the_clock_checked() {
         assert_status(&report, name, "ok");
     }
     assert!(message(&report, "clock").contains("AWS allows 5 minutes"));
+    let login = message(&report, "login");
+    assert!(
+        login.starts_with("the AWS SDK refreshes its credentials itself"),
+        "{login}"
+    );
     assert_no_probe_left(aws.backend().await.as_ref()).await;
 }
 

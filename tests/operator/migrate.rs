@@ -1,12 +1,13 @@
 //! `credbridge migrate`: every pair of backends the test command starts, an interrupted run
-//! resumed, conflicts, a dry run, deleting the source, and what is refused.
+//! resumed, conflicts, a dry run, deleting the source, references a target cannot read, and
+//! what is refused.
 
 use std::sync::Arc;
 
 use credbridge::migrate::{self, ItemReport, MigrateError, Outcome, Plan, Progress, Summary};
 use credbridge_adapters::testkit::unique_scope;
 use credbridge_adapters::testkit::vault::{kv1_root, kv2_root};
-use credbridge_adapters::{Backend, Scope};
+use credbridge_adapters::{Backend, CredentialId, ErrorKind, Key, Scope};
 
 use crate::support::{
     assert_holds, aws, aws_at, closed_port, credbridge, run_async, seed, tokens_for, vault,
@@ -361,4 +362,142 @@ async fn a_reserved_scope_is_refused() {
     .await;
     assert!(!ran.success());
     assert!(ran.stderr.contains("reserved"), "{}", ran.stderr);
+}
+
+/// Stores, in `scope` of `backend`, a password credential whose password is `password`.
+async fn store_password(
+    backend: &dyn Backend,
+    scope: &Scope,
+    password: &str,
+) -> (Key, credbridge_adapters::Document) {
+    let document = credbridge_adapters::testkit::document(serde_json::json!({
+        "name": "shop", "type": "password", "username": "ada@example.com",
+        "password": password, "totp": null, "totp_type": "none",
+    }));
+    let key = Key::new(scope.clone(), CredentialId::generate());
+    backend.put(&key, &document).await.unwrap();
+    (key, document)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vault_reference_is_not_copied_to_aws_and_is_named_by_id_and_field() {
+    let (from, to) = (vault(2).await, aws());
+    let (source, target) = (from.backend().await, to.backend().await);
+    let scope = unique_scope();
+    let mut stored = seed(source.as_ref(), &scope, 3).await;
+    let path = "secret/apps/migrate-test/shop";
+    let referencing = store_password(
+        source.as_ref(),
+        &scope,
+        &format!("ref+vault://{path}#password"),
+    )
+    .await;
+    // Stored before references existed: starts with `ref+`, and no backend reads it.
+    let literal = store_password(source.as_ref(), &scope, "ref+SECRET-literal%").await;
+    stored.push(referencing.clone());
+    stored.push(literal.clone());
+    stored.sort_by(|a, b| a.0.cmp(&b.0));
+    let (from_file, to_file) = (ConfigFile::new(&from.toml), ConfigFile::new(&to.toml));
+
+    let ran = migrate_cli(
+        &from_file,
+        &to_file,
+        &["--scope", scope.as_str(), "--delete-source", "--json"],
+    )
+    .await;
+    assert!(!ran.success(), "{}", ran.stdout);
+    assert!(
+        ran.stderr.contains("conflicts 0, failures 1"),
+        "{}",
+        ran.stderr
+    );
+    let summary = ran.json();
+    assert_eq!(summary["copied"], 4, "{summary:#}");
+    let failure = &summary["failures"][0];
+    assert_eq!(failure["id"], referencing.0.id.as_str());
+    assert_eq!(failure["scope"], scope.as_str());
+    let reason = failure["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("not copied: field `password` holds a reference (ref+vault://)")
+            && reason.contains("the aws target cannot read"),
+        "{reason}"
+    );
+    let mut listed: Vec<(String, serde_json::Value)> = summary["references"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|credential| {
+            (
+                credential["id"].as_str().unwrap().to_owned(),
+                credential["fields"].clone(),
+            )
+        })
+        .collect();
+    listed.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![
+        (
+            referencing.0.id.to_string(),
+            serde_json::json!([{"field": "password", "backend": "vault"}]),
+        ),
+        (
+            literal.0.id.to_string(),
+            serde_json::json!([{"field": "password", "backend": null}]),
+        ),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(listed, expected);
+    assert_eq!(summary["source_deletion"], "withheld");
+    assert!(!ran.stdout.contains(path), "a reference was printed");
+    assert_no_secret_printed(&ran);
+
+    let copy = target.get(&referencing.0).await.unwrap_err();
+    assert_eq!(copy.kind(), ErrorKind::NotFound, "{copy}");
+    assert_eq!(target.get(&literal.0).await.unwrap(), literal.1);
+    assert_holds(source.as_ref(), &scope, &stored).await;
+
+    // A dry run says the same, in words.
+    let ran = migrate_cli(
+        &from_file,
+        &to_file,
+        &["--scope", scope.as_str(), "--dry-run"],
+    )
+    .await;
+    assert!(!ran.success(), "{}", ran.stdout);
+    let id = &referencing.0.id;
+    for line in [
+        format!("failed {scope}/{id}: not copied: field `password` holds a reference"),
+        "2 credentials hold references".to_owned(),
+        format!("references {scope}/{id}: `password` (vault)"),
+        format!(
+            "references {scope}/{}: `password` (not a valid reference)",
+            literal.0.id
+        ),
+    ] {
+        assert!(
+            ran.stdout.lines().any(|printed| printed.starts_with(&line)),
+            "no {line:?}:\n{}",
+            ran.stdout
+        );
+    }
+    assert!(!ran.stdout.contains(path), "a reference was printed");
+    assert_no_secret_printed(&ran);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reference_the_target_can_read_is_copied_and_listed() {
+    let (source, target) = (kv1_root().await, kv2_root().await);
+    let scope = unique_scope();
+    let referencing = store_password(
+        source.as_ref(),
+        &scope,
+        "ref+vault://secret/apps/migrate-test/shop#password",
+    )
+    .await;
+    let summary = migrate_all(source.as_ref(), target.as_ref(), &plan(&[&scope])).await;
+    assert!(summary.clean(), "{summary:?}");
+    assert_eq!(summary.copied, 1);
+    assert_eq!(summary.references.len(), 1, "{summary:?}");
+    assert_eq!(summary.references[0].id, referencing.0.id);
+    assert_eq!(summary.references[0].fields[0].field, "password");
+    assert_holds(target.as_ref(), &scope, &[referencing]).await;
 }
