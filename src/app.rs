@@ -157,12 +157,13 @@ impl App {
             metrics_auth: settings.metrics.token.as_ref().map(Authenticator::single),
             base_path: settings.base_path.clone(),
             max_body_bytes: settings.http.max_body_bytes,
+            request_timeout: settings.http.request_timeout,
             references,
         });
         let fixed = settings.clone();
         let token_files = WatchedFiles::new(tokens.current().files().to_vec());
         Ok(Self {
-            router: router(state, settings.http.request_timeout),
+            router: router(state),
             backend,
             tokens,
             limits,

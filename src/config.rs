@@ -310,7 +310,7 @@ pub struct MetricsSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct LogSettings {
     pub format: LogFormat,
-    /// A `tracing` filter (`info`, `credbridge=debug,tower_http=info`); `RUST_LOG` wins.
+    /// A `tracing` filter (`info`, `credbridge=debug,hyper=info`); `RUST_LOG` wins.
     pub level: String,
 }
 

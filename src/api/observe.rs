@@ -1,19 +1,21 @@
-//! The one place that looks at every request once its response is ready: it writes the
+//! The one middleware every request passes: it gives the request its id and its time limit,
+//! and once the response is ready, sets the headers every answer carries, writes the
 //! request's line in the diagnostic log, records the HTTP metrics and writes the audit line
 //! for credential operations.
 
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{HeaderValue, Method, Uri};
+use axum::http::{header, HeaderValue, Method, Uri};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use credbridge_adapters::CredentialId;
 use tracing::Instrument;
 
 use super::client::ClientAddr;
 use super::error::Failure;
-use super::request_id::REQUEST_ID;
+use super::request_id::{self, REQUEST_ID};
+use super::ApiError;
 use super::AppState;
 use crate::audit::{millis, now_rfc3339, AuditEvent, RequestRecord};
 
@@ -28,16 +30,28 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     // nothing to note, and the record stays a no-op.
     let record = RequestRecord::new(client, state.audit.enabled());
     request.extensions_mut().insert(record.clone());
+    let request_id = request_id::assign(request.headers_mut());
     let method = request.method().clone();
     // These clones share the request's bytes: nothing is copied.
     let uri = request.uri().clone();
     let route = request.extensions().get::<MatchedPath>().cloned();
-    let request_id = request.headers().get(REQUEST_ID).cloned();
     // Debug lines logged while the request is handled carry its id; at the default level
     // the span is disabled and costs nothing.
     let span = tracing::debug_span!("request", request_id = request_id_str(&request_id));
 
-    let response = next.run(request).instrument(span).await;
+    let handled = next.run(request).instrument(span);
+    let mut response = match tokio::time::timeout(state.request_timeout, handled).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout(state.request_timeout).into_response(),
+    };
+    let headers = response.headers_mut();
+    headers.insert(REQUEST_ID, request_id.clone());
+    // Credentials must not linger in caches between credbridge and Skyvern.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
 
     let status = response.status().as_u16();
     log_request(
@@ -114,11 +128,8 @@ fn log_request(
     }
 }
 
-fn request_id_str(value: &Option<HeaderValue>) -> &str {
-    value
-        .as_ref()
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
+fn request_id_str(value: &HeaderValue) -> &str {
+    value.to_str().unwrap_or_default()
 }
 
 /// The credential operation a route and method perform; `None` for probes and metrics.

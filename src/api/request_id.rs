@@ -4,9 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue};
-use tower_http::request_id::{MakeRequestId, RequestId};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -23,48 +21,40 @@ fn is_usable_request_id(value: &HeaderValue) -> bool {
             .all(|byte| byte.is_ascii_alphanumeric() || b"._:-".contains(byte))
 }
 
-/// Removes a client's `X-Request-Id` that is not usable (or is given twice), so that a
-/// fresh one is made in its place.
-pub fn drop_unusable_request_id(mut request: Request) -> Request {
-    let mut values = request.headers().get_all(REQUEST_ID).iter();
-    let usable = match (values.next(), values.next()) {
-        (None, _) => true,
-        (Some(value), None) => is_usable_request_id(value),
-        (Some(_), Some(_)) => false,
-    };
-    if !usable {
-        request.headers_mut().remove(REQUEST_ID);
+/// The request's id: the client's `X-Request-Id` when it gave exactly one usable value,
+/// else a fresh one, which replaces whatever the client sent.
+pub fn assign(headers: &mut HeaderMap) -> HeaderValue {
+    let mut values = headers.get_all(REQUEST_ID).iter();
+    if let (Some(value), None) = (values.next(), values.next()) {
+        if is_usable_request_id(value) {
+            return value.clone();
+        }
     }
-    request
+    let fresh = fresh();
+    headers.insert(REQUEST_ID, fresh.clone());
+    fresh
 }
 
-/// Makes request ids without a system call per request: 64 random bits drawn once per
-/// process, so that ids from several replicas do not collide, then a counter
-/// (`9f3c0a1b2c3d4e5f-1a`).
-#[derive(Clone, Copy, Default)]
-pub struct SequentialRequestId;
-
-impl MakeRequestId for SequentialRequestId {
-    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
-        static PREFIX: OnceLock<u64> = OnceLock::new();
-        static NEXT: AtomicU64 = AtomicU64::new(1);
-        let prefix = PREFIX.get_or_init(|| {
-            let mut bytes = [0u8; 8];
-            // Uniqueness across replicas is a convenience, not a security property: a
-            // failing generator still leaves the counter.
-            let _ = getrandom::fill(&mut bytes);
-            u64::from_ne_bytes(bytes)
-        });
-        let number = NEXT.fetch_add(1, Ordering::Relaxed);
-        let id = format!("{prefix:016x}-{number:x}");
-        HeaderValue::try_from(id).ok().map(RequestId::new)
-    }
+/// A request id made without a system call: 64 random bits drawn once per process, so
+/// that ids from several replicas do not collide, then a counter (`9f3c0a1b2c3d4e5f-1a`).
+fn fresh() -> HeaderValue {
+    static PREFIX: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 8];
+        // Uniqueness across replicas is a convenience, not a security property: a failing
+        // generator still leaves the counter.
+        let _ = getrandom::fill(&mut bytes);
+        u64::from_ne_bytes(bytes)
+    });
+    let number = NEXT.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::try_from(format!("{prefix:016x}-{number:x}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("-"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tower_http::request_id::MakeRequestId;
 
     #[test]
     fn only_short_plain_request_ids_are_usable() {
@@ -87,11 +77,9 @@ mod tests {
 
     #[test]
     fn made_ids_are_usable_distinct_and_share_the_process_prefix() {
-        let request = axum::http::Request::new(());
         let ids: Vec<String> = (0..1000)
             .map(|_| {
-                let id = SequentialRequestId.make_request_id(&request).unwrap();
-                let value = id.header_value().clone();
+                let value = assign(&mut HeaderMap::new());
                 assert!(is_usable_request_id(&value), "{value:?}");
                 value.to_str().unwrap().to_owned()
             })
@@ -101,5 +89,24 @@ mod tests {
         let prefix = |id: &str| id.split_once('-').unwrap().0.to_owned();
         assert!(ids.iter().all(|id| prefix(id) == prefix(&ids[0])));
         assert_eq!(prefix(&ids[0]).len(), 16);
+    }
+
+    #[test]
+    fn one_usable_client_id_is_kept_and_anything_else_replaced() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("trace-me-42"));
+        assert_eq!(assign(&mut headers), "trace-me-42");
+        assert_eq!(headers.get_all(REQUEST_ID).iter().count(), 1);
+
+        for values in [&["has space"][..], &["a", "b"][..]] {
+            let mut headers = HeaderMap::new();
+            for value in values {
+                headers.append(REQUEST_ID, HeaderValue::from_static(value));
+            }
+            let assigned = assign(&mut headers);
+            assert!(!values.contains(&assigned.to_str().unwrap()), "{values:?}");
+            let kept: Vec<_> = headers.get_all(REQUEST_ID).iter().collect();
+            assert_eq!(kept, [&assigned]);
+        }
     }
 }

@@ -1,21 +1,11 @@
-//! The router: every route, the layers around them, and the state they share.
+//! The router: every route, and the middleware around them.
 
-use std::time::Duration;
-
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue};
 use axum::routing::get;
-use axum::{BoxError, Router};
-use tower::ServiceBuilder;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::set_header::SetResponseHeaderLayer;
+use axum::Router;
 
-use super::request_id::{drop_unusable_request_id, SequentialRequestId, REQUEST_ID};
 use super::{credentials, health, metrics, observe, openapi, ApiError, AppState};
 
-/// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and
-/// `/readyz` outside it (no token), JSON errors for everything else.
 /// Every path template the router serves, for metric labels.
 pub fn route_templates(base_path: &str) -> Vec<String> {
     vec![
@@ -32,7 +22,9 @@ fn item_path(base_path: &str) -> String {
     format!("{base_path}/{{*id}}")
 }
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and
+/// `/readyz` outside it (no token), JSON errors for everything else.
+pub fn router(state: AppState) -> Router {
     let base_path = state.base_path.clone();
     let item_path = item_path(&base_path);
     // HEAD of a credential route would run the read (or the connection test) for a body
@@ -62,29 +54,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         // The body extractor enforces the limit and answers 413 in JSON.
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         .with_state(state.clone())
-        .layer(
-            ServiceBuilder::new()
-                .map_request(drop_unusable_request_id)
-                .layer(SetRequestIdLayer::new(REQUEST_ID, SequentialRequestId))
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                // Credentials must not linger in caches between credbridge and Skyvern.
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("no-store"),
-                ))
-                .layer(SetResponseHeaderLayer::overriding(
-                    header::X_CONTENT_TYPE_OPTIONS,
-                    HeaderValue::from_static("nosniff"),
-                ))
-                .layer(axum::middleware::from_fn_with_state(
-                    state,
-                    observe::observe,
-                ))
-                .layer(HandleErrorLayer::new(move |_: BoxError| async move {
-                    ApiError::Timeout(request_timeout)
-                }))
-                .timeout(request_timeout),
-        )
+        // Request ids, the timeout, the response headers every answer carries, the log
+        // line, metrics and audit: one middleware, so each request pays for one layer.
+        .layer(axum::middleware::from_fn_with_state(
+            state,
+            observe::observe,
+        ))
 }
 
 async fn unknown_route() -> ApiError {

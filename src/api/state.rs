@@ -1,6 +1,7 @@
 //! The state every handler shares.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use credbridge_adapters::Backend;
 
@@ -49,6 +50,8 @@ pub struct AppStateInner {
     pub readiness: SharedCheck,
     pub base_path: String,
     pub max_body_bytes: usize,
+    /// How long a request may take, backend included; then 503 `timeout`.
+    pub request_timeout: Duration,
     /// Finds, checks and resolves references in credential fields.
     pub references: References,
 }
