@@ -262,8 +262,9 @@ pub struct RateLimitSettings {
     pub per_token_burst: u32,
     /// Requests without a valid token allowed per client address, per minute.
     pub auth_failures_per_minute: u32,
-    /// Failed requests an address may make at once; past them it gets 429 until the
-    /// budget refills, whatever token it presents.
+    /// Failed authentications an address may make at once; past them its requests without
+    /// a valid token get 429 instead of 401 until the budget refills. A valid token is
+    /// checked first and is never refused for the address's failures.
     pub auth_failures_burst: u32,
 }
 
