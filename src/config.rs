@@ -175,7 +175,8 @@ pub struct HttpSettings {
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Connections open at once, TLS handshakes included. Further connections wait in the
-    /// kernel's listen backlog until one closes.
+    /// kernel's listen backlog until one closes; while one waits, idle connections and ones
+    /// still sending their request head (or TLS handshake) are closed to make room.
     pub max_connections: usize,
     /// Largest request head (request line and headers); larger gets 431.
     pub max_header_bytes: usize,
