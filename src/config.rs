@@ -175,7 +175,8 @@ pub struct HttpSettings {
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
     /// Connections open at once, TLS handshakes included. Further connections wait in the
-    /// kernel's listen backlog until one closes.
+    /// kernel's listen backlog until one closes; while one waits, idle connections and ones
+    /// still sending their request head (or TLS handshake) are closed to make room.
     pub max_connections: usize,
     /// Largest request head (request line and headers); larger gets 431.
     pub max_header_bytes: usize,
@@ -262,8 +263,9 @@ pub struct RateLimitSettings {
     pub per_token_burst: u32,
     /// Requests without a valid token allowed per client address, per minute.
     pub auth_failures_per_minute: u32,
-    /// Failed requests an address may make at once; past them it gets 429 until the
-    /// budget refills, whatever token it presents.
+    /// Failed authentications an address may make at once; past them its requests without
+    /// a valid token get 429 instead of 401 until the budget refills. A valid token is
+    /// checked first and is never refused for the address's failures.
     pub auth_failures_burst: u32,
 }
 
@@ -381,8 +383,15 @@ impl ConfigError {
 }
 
 /// Names the variable at fault when an environment variable is not a setting; other errors
-/// keep figment's own message, which names the key and the file.
-fn load_error(error: figment::Error) -> ConfigError {
+/// keep figment's own message, which names the key and the file. An unknown key is named
+/// in full even inside a tagged enum, where figment's own path stops ([`unknown_key_below`]).
+fn load_error(figment: &Figment, mut error: figment::Error) -> ConfigError {
+    if let figment::error::Kind::UnknownField(field, expected) = &error.kind {
+        if let Some((path, metadata)) = unknown_key_below(figment, &error.path, field, expected) {
+            error.path = path;
+            error.metadata = Some(metadata);
+        }
+    }
     if let (figment::error::Kind::UnknownField(_, expected), Some(metadata)) =
         (&error.kind, &error.metadata)
     {
@@ -400,6 +409,67 @@ fn load_error(error: figment::Error) -> ConfigError {
         }
     }
     ConfigError::Load(Box::new(error))
+}
+
+/// The full path of an unknown key that figment reports by an ancestor's path, and the
+/// source that set it; `None` when figment's path already ends with the key.
+///
+/// serde reads a tagged enum (`backend` on `kind`, `backend.auth` on `method`) from a
+/// buffered copy that figment cannot follow, so an unknown key anywhere inside one is
+/// reported at the enum's own path (`CREDBRIDGE_BACKEND` for `CREDBRIDGE_BACKEND__ADRESS`)
+/// and with the source of the enum's table, which need not be the key's. So the key is
+/// looked for below that path. Where it occurs at several levels, the level holding most of
+/// the names expected beside it is taken, then the deepest: a table reached through a name
+/// the level expects is a known setting's own. A key set in the environment is named by a
+/// variable actually set, so a key holding a table is followed down to one of its values.
+fn unknown_key_below(
+    figment: &Figment,
+    path: &[String],
+    field: &str,
+    expected: &[&str],
+) -> Option<(Vec<String>, figment::Metadata)> {
+    let root = figment.find_value("").ok()?;
+    let mut reported = &root;
+    for key in path {
+        reported = reported.as_dict()?.get(key)?;
+    }
+    let reported = reported.as_dict()?;
+    if path.last().is_some_and(|last| last == field) && !reported.contains_key(field) {
+        return None;
+    }
+    // Each table holding the key: its path below `reported`, the value, and how many of
+    // the table's names the failing level expects.
+    let mut found: Vec<(Vec<String>, &figment::value::Value, usize)> = Vec::new();
+    let mut tables: Vec<(Vec<String>, &figment::value::Dict)> = vec![(Vec::new(), reported)];
+    while let Some((below, table)) = tables.pop() {
+        if let Some(value) = table.get(field) {
+            let known = table
+                .keys()
+                .filter(|key| expected.contains(&key.as_str()))
+                .count();
+            found.push((below.clone(), value, known));
+        }
+        for (key, value) in table {
+            if let Some(inner) = value.as_dict() {
+                let mut deeper = below.clone();
+                deeper.push(key.clone());
+                tables.push((deeper, inner));
+            }
+        }
+    }
+    let (below, mut value, _) = found
+        .into_iter()
+        .max_by_key(|(below, _, known)| (*known, below.len()))?;
+    let mut key_path: Vec<String> = path.iter().chain(&below).cloned().collect();
+    key_path.push(field.to_owned());
+    let metadata = figment.get_metadata(value.tag())?.clone();
+    if metadata.name == ENV_SOURCE {
+        while let Some((key, inner)) = value.as_dict().and_then(|table| table.iter().next()) {
+            key_path.push(key.clone());
+            value = inner;
+        }
+    }
+    Some((key_path, metadata))
 }
 
 /// Command-line values that override every other source.
@@ -435,7 +505,9 @@ impl Settings {
         if let Some(format) = overrides.log_format {
             figment = figment.merge(Serialized::default("log.format", format));
         }
-        let settings: Settings = figment.extract().map_err(load_error)?;
+        let settings: Settings = figment
+            .extract()
+            .map_err(|error| load_error(&figment, error))?;
         settings.validate()?;
         Ok(settings)
     }

@@ -181,8 +181,8 @@ impl Metrics {
         registry.register(
             "http_connections_closed",
             "Client connections closed by credbridge, by reason: header_read_timeout, \
-             idle_timeout, tls_handshake_timeout, or reclaimed (idle, closed to make room \
-             under http.max_connections)",
+             idle_timeout, tls_handshake_timeout, or reclaimed (idle or still sending its \
+             request head, closed to make room under http.max_connections)",
             connections_closed.clone(),
         );
         registry.register(

@@ -3,10 +3,16 @@
 //! the service's file descriptors.
 //!
 //! - At most `http.max_connections` connections are open at once, TLS handshakes included.
-//!   Beyond that, connections are not accepted: they wait in the kernel's listen backlog
-//!   (holding no file descriptor of this process) until one closes, so a burst of clients
-//!   is served late rather than refused. When the cap is reached, idle kept-alive
-//!   connections are closed first, to make room.
+//!   Beyond that, one more is accepted and waits for a slot; the others wait in the
+//!   kernel's listen backlog (holding no file descriptor of this process), so a burst of
+//!   clients is served late rather than refused.
+//! - While a connection waits for a slot, open connections that can give theirs up without
+//!   losing a request are closed to make room ([`OpenConnections::reclaim`]): every idle
+//!   kept-alive one, every one that has spent over [`HEAD_GRACE`] on its TLS handshake or
+//!   request head, and failing those the one that has spent longest on them. Otherwise
+//!   clients that connect and send half a request (and nothing more) would hold every slot
+//!   until the header timeout, and a valid client would wait behind all of them in the
+//!   backlog. A request being handled is never cut short.
 //! - A TLS client has `tls.handshake_timeout` to finish its handshake.
 //! - A request's head must be complete within `http.header_read_timeout` of the connection
 //!   opening (after the handshake), or of the first byte of a later request on a kept-alive
@@ -21,12 +27,13 @@
 //! them). [`ConnectionClock`] enforces each timeout; hyper's timer stays as a backstop at
 //! their sum.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -52,8 +59,15 @@ use crate::metrics::Metrics;
 use crate::tls::SharedTlsConfig;
 
 /// File descriptors kept for everything but client connections: the listener, the
-/// runtime, logs, token and certificate files.
+/// runtime, logs, token and certificate files, the one connection accepted beyond the cap.
 const RESERVED_FDS: u64 = 64;
+/// Time a connection may spend on its TLS handshake and request head before it is among the
+/// first closed to make room at the cap: a client that sends its request at once needs a
+/// few round trips, one that trickles it out is not worth a waiting client's slot.
+const HEAD_GRACE: Duration = Duration::from_secs(1);
+/// While a connection waits for a slot, how often to look again for one to close (the
+/// connections asked may have started a request meanwhile, or none could be asked).
+const RECLAIM_INTERVAL: Duration = Duration::from_millis(50);
 
 /// The bounds on every connection.
 #[derive(Debug, Clone)]
@@ -132,8 +146,7 @@ struct Shared {
     limits: ConnectionLimits,
     tls: Option<SharedTlsConfig>,
     metrics: Option<Arc<Metrics>>,
-    /// Notified when every slot is taken: idle connections then close to make room.
-    pressure: Notify,
+    open: OpenConnections,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes; then stops accepting and
@@ -168,25 +181,11 @@ pub async fn serve(
         limits,
         tls,
         metrics,
-        pressure: Notify::new(),
+        open: OpenConnections::default(),
     });
     let graceful = GracefulShutdown::new();
     let mut shutdown = pin!(shutdown);
-    loop {
-        let slot = match Arc::clone(&slots).try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                shared.pressure.notify_waiters();
-                tokio::select! {
-                    slot = Arc::clone(&slots).acquire_owned() => match slot {
-                        Ok(slot) => slot,
-                        // The semaphore is never closed.
-                        Err(_) => break,
-                    },
-                    () = &mut shutdown => break,
-                }
-            }
-        };
+    'serving: loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -198,6 +197,23 @@ pub async fn serve(
                 }
             },
             () = &mut shutdown => break,
+        };
+        // Accepted before a slot is free, so that connections are closed to make room only
+        // when one is really waiting.
+        let slot = loop {
+            if let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+                break slot;
+            }
+            shared.open.reclaim(Instant::now());
+            tokio::select! {
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => break slot,
+                    // The semaphore is never closed.
+                    Err(_) => break 'serving,
+                },
+                () = tokio::time::sleep(RECLAIM_INTERVAL) => {}
+                () = &mut shutdown => break 'serving,
+            }
         };
         tokio::spawn(connection(
             Arc::clone(&shared),
@@ -221,11 +237,13 @@ async fn connection(
     watcher: Watcher,
 ) {
     let _open = shared.metrics.as_ref().map(Metrics::connection_opened);
+    let clock = Arc::new(ConnectionClock::new());
+    let _registered = shared.open.register(&clock);
     match &shared.tls {
-        None => http(&shared, stream, peer, watcher).await,
+        None => http(&shared, stream, peer, watcher, clock).await,
         // Boxed: a TLS connection's state is large, and plain connections (a sidecar on
         // loopback) should not carry room for it in every task.
-        Some(config) => Box::pin(tls(&shared, config, stream, peer, watcher)).await,
+        Some(config) => Box::pin(tls(&shared, config, stream, peer, watcher, clock)).await,
     }
 }
 
@@ -235,10 +253,20 @@ async fn tls(
     stream: TcpStream,
     peer: SocketAddr,
     watcher: Watcher,
+    clock: Arc<ConnectionClock>,
 ) {
     let acceptor = TlsAcceptor::from(config.load_full());
-    match tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(stream)).await {
-        Ok(Ok(stream)) => http(shared, stream, peer, watcher).await,
+    let handshake = tokio::time::timeout(shared.limits.handshake_timeout, acceptor.accept(stream));
+    let handshake = tokio::select! {
+        handshake = handshake => handshake,
+        () = clock.reclaimed() => {
+            tracing::debug!(%peer, "closing a TLS handshake to make room");
+            shared.closed("reclaimed");
+            return;
+        }
+    };
+    match handshake {
+        Ok(Ok(stream)) => http(shared, stream, peer, watcher, clock).await,
         Ok(Err(error)) => tracing::debug!(%peer, %error, "TLS handshake refused"),
         Err(_) => {
             tracing::debug!(%peer, "TLS handshake timed out");
@@ -256,11 +284,17 @@ impl Shared {
 }
 
 /// HTTP/1.1 on an open (and, with TLS, handshaken) connection.
-async fn http<I>(shared: &Shared, io: I, peer: SocketAddr, watcher: Watcher)
-where
+async fn http<I>(
+    shared: &Shared,
+    io: I,
+    peer: SocketAddr,
+    watcher: Watcher,
+    clock: Arc<ConnectionClock>,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let clock = Arc::new(ConnectionClock::new());
+    // The header timeout starts once the connection is open, TLS handshake included.
+    clock.set(READING_HEAD);
     let io = TokioIo::new(Clocked {
         inner: io,
         clock: Arc::clone(&clock),
@@ -282,7 +316,6 @@ where
     let mut connection = pin!(watcher.watch(shared.http.serve_connection(io, service)));
     loop {
         let deadline = clock.deadline(&shared.limits);
-        let pressure = shared.pressure.notified();
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -297,28 +330,99 @@ where
                     return;
                 }
             }
-            () = pressure => {
-                if clock.is_idle() {
-                    tracing::debug!(%peer, "closing an idle connection to make room");
-                    shared.closed("reclaimed");
-                    return;
-                }
+            () = clock.reclaimed() => {
+                tracing::debug!(%peer, "closing a connection to make room");
+                shared.closed("reclaimed");
+                return;
             }
         }
     }
 }
 
-/// Where a connection is in its life, and since when: the state is one word, written and
-/// read by the connection's own task only (its I/O, its requests and its watchdog are all
-/// polled there), so relaxed atomics suffice.
+/// The open connections, so that a connection waiting for a slot can have others make
+/// room.
+#[derive(Default)]
+struct OpenConnections {
+    next_id: AtomicU64,
+    clocks: Mutex<HashMap<u64, Arc<ConnectionClock>>>,
+}
+
+impl OpenConnections {
+    /// Counts `clock`'s connection as open until the returned guard is dropped.
+    fn register(&self, clock: &Arc<ConnectionClock>) -> Registered<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(id, Arc::clone(clock));
+        Registered { open: self, id }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<ConnectionClock>>> {
+        self.clocks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Asks the connections that can give up their slot without losing a request to close:
+    /// every idle one, and every one that has spent [`HEAD_GRACE`] or more on its TLS
+    /// handshake or request head by `now`; when there is none, the one that has spent
+    /// longest on them. Connections handling a request are left alone. Returns how many
+    /// were asked; each closes only if it still can when it gets the word.
+    fn reclaim(&self, now: Instant) -> usize {
+        let open = self.lock();
+        let mut asked = 0;
+        let mut oldest: Option<(Instant, &ConnectionClock)> = None;
+        for clock in open.values() {
+            match clock.phase() {
+                (IDLE, _) => {
+                    clock.reclaim();
+                    asked += 1;
+                }
+                (READING_HEAD, since) if now.saturating_duration_since(since) >= HEAD_GRACE => {
+                    clock.reclaim();
+                    asked += 1;
+                }
+                (READING_HEAD, since) if oldest.is_none_or(|(oldest, _)| since < oldest) => {
+                    oldest = Some((since, clock));
+                }
+                _ => {}
+            }
+        }
+        match oldest {
+            Some((_, clock)) if asked == 0 => {
+                clock.reclaim();
+                1
+            }
+            _ => asked,
+        }
+    }
+}
+
+/// An open connection's place in [`OpenConnections`].
+struct Registered<'a> {
+    open: &'a OpenConnections,
+    id: u64,
+}
+
+impl Drop for Registered<'_> {
+    fn drop(&mut self) {
+        self.open.lock().remove(&self.id);
+    }
+}
+
+/// Where a connection is in its life, and since when: the state is one word, written by
+/// the connection's own task only (its I/O, its requests and its watchdog are all polled
+/// there), so relaxed atomics suffice. The accept loop reads it to choose which connections
+/// to ask to make room; a stale read only asks one that then declines.
 struct ConnectionClock {
     origin: Instant,
     /// The phase in the top two bits; milliseconds since `origin` below.
     state: AtomicU64,
+    /// Told by the accept loop when this connection should close to make room.
+    reclaim: Notify,
 }
 
-/// Waiting for a request's head to complete, since the connection opened or since the
-/// first byte of the request arrived.
+/// Waiting for a request's head to complete, since the connection opened (its TLS
+/// handshake included, then since the handshake), or since the first byte of a later
+/// request arrived.
 const READING_HEAD: u64 = 0;
 /// A request is being handled; `http.request_timeout` bounds it.
 const HANDLING: u64 = 1 << 62;
@@ -331,6 +435,7 @@ impl ConnectionClock {
         Self {
             origin: Instant::now(),
             state: AtomicU64::new(READING_HEAD),
+            reclaim: Notify::new(),
         }
     }
 
@@ -357,17 +462,43 @@ impl ConnectionClock {
         Handling(Arc::clone(self))
     }
 
-    fn is_idle(&self) -> bool {
-        self.state.load(Ordering::Relaxed) & PHASE == IDLE
+    /// The phase, and when it began.
+    fn phase(&self) -> (u64, Instant) {
+        let state = self.state.load(Ordering::Relaxed);
+        (
+            state & PHASE,
+            self.origin + Duration::from_millis(state & !PHASE),
+        )
+    }
+
+    /// Whether closing the connection now loses no request: it is idle, or still waiting
+    /// for a request's head.
+    fn can_make_room(&self) -> bool {
+        matches!(self.phase(), (IDLE | READING_HEAD, _))
+    }
+
+    /// Asks the connection to close to make room.
+    fn reclaim(&self) {
+        self.reclaim.notify_one();
+    }
+
+    /// Completes when the connection has been asked to close to make room and still can.
+    async fn reclaimed(&self) {
+        loop {
+            self.reclaim.notified().await;
+            if self.can_make_room() {
+                return;
+            }
+        }
     }
 
     /// The phase's timeout and when it started; `None` while handling a request.
     fn phase_deadline(&self, limits: &ConnectionLimits) -> Option<(Instant, &'static str)> {
-        let state = self.state.load(Ordering::Relaxed);
-        let since = self.origin + Duration::from_millis(state & !PHASE);
-        match state & PHASE {
-            READING_HEAD => Some((since + limits.header_read_timeout, "header_read_timeout")),
-            IDLE => Some((since + limits.idle_timeout, "idle_timeout")),
+        match self.phase() {
+            (READING_HEAD, since) => {
+                Some((since + limits.header_read_timeout, "header_read_timeout"))
+            }
+            (IDLE, since) => Some((since + limits.idle_timeout, "idle_timeout")),
             _ => None,
         }
     }
@@ -484,7 +615,7 @@ mod tests {
         // not the header timeout.
         drop(handling);
         let idle_since = Instant::now();
-        assert!(clock.is_idle());
+        assert_eq!(clock.phase().0, IDLE);
         assert_eq!(
             clock.expired(&limits, idle_since + limits.header_read_timeout * 2),
             None
@@ -498,7 +629,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(20)).await;
         clock.read();
         let head_since = Instant::now();
-        assert!(!clock.is_idle());
+        assert_eq!(clock.phase().0, READING_HEAD);
         assert_eq!(
             clock.deadline(&limits),
             head_since + limits.header_read_timeout
@@ -510,6 +641,59 @@ mod tests {
             clock.deadline(&limits),
             head_since + limits.header_read_timeout
         );
+    }
+
+    /// Whether `clock` has been asked to make room (and forgets that it was).
+    fn asked(clock: &ConnectionClock) -> bool {
+        use futures_util::FutureExt;
+        clock.reclaim.notified().now_or_never().is_some()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_cap_idle_connections_and_slow_heads_make_room_and_requests_never_do() {
+        let open = OpenConnections::default();
+        let busy = Arc::new(ConnectionClock::new());
+        let _registered = open.register(&busy);
+        let _request = busy.handling();
+        // Only a request in progress: nothing can make room.
+        assert_eq!(open.reclaim(Instant::now()), 0);
+        assert!(!asked(&busy));
+
+        // Two heads within the grace: the one begun first makes room, alone.
+        let first = Arc::new(ConnectionClock::new());
+        let first_open = open.register(&first);
+        tokio::time::advance(Duration::from_millis(300)).await;
+        let second = Arc::new(ConnectionClock::new());
+        let second_open = open.register(&second);
+        assert_eq!(open.reclaim(Instant::now()), 1);
+        assert!(asked(&first) && !asked(&second) && !asked(&busy));
+
+        // Past the grace, every slow head makes room; so does every idle connection.
+        tokio::time::advance(HEAD_GRACE).await;
+        let idle = Arc::new(ConnectionClock::new());
+        let idle_open = open.register(&idle);
+        drop(idle.handling());
+        assert_eq!(open.reclaim(Instant::now()), 3);
+        assert!(asked(&first) && asked(&second) && asked(&idle) && !asked(&busy));
+
+        // A closed connection is no longer among them.
+        drop((first_open, second_open, idle_open));
+        assert_eq!(open.reclaim(Instant::now()), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_asked_to_make_room_declines_while_it_handles_a_request() {
+        let clock = Arc::new(ConnectionClock::new());
+        let request = clock.handling();
+        clock.reclaim();
+        let declined = tokio::time::timeout(Duration::from_secs(1), clock.reclaimed()).await;
+        assert!(declined.is_err(), "closed in the middle of a request");
+        // Once its response is ready, it is idle: asked again, it closes.
+        drop(request);
+        clock.reclaim();
+        tokio::time::timeout(Duration::from_secs(1), clock.reclaimed())
+            .await
+            .expect("an idle connection makes room");
     }
 
     #[test]

@@ -77,7 +77,10 @@ where
 
 /// The libraries credbridge calls Vault through. They report every answer that is not a
 /// success, a missing credential included, as an ERROR before credbridge has read it;
-/// credbridge logs each outcome itself, once, at the level its meaning deserves.
+/// credbridge logs each outcome itself, once, at the level its meaning deserves. Their
+/// WARN lines are another matter: vaultrs strips the `warnings` Vault sends with a
+/// successful answer (a deprecated endpoint, an ignored parameter, a capped TTL) and only
+/// logs them, at WARN (`vaultrs::api`), so that is the one place an operator sees them.
 const VAULT_LIBRARIES: [&str; 2] = ["vaultrs", "rustify"];
 
 fn is_vault_library(target: &str) -> bool {
@@ -97,12 +100,13 @@ fn names_a_vault_library(filter: &str) -> bool {
     })
 }
 
-/// Lets the Vault libraries' debug and trace lines through (when the filter asks for
-/// them), nothing more severe.
+/// Lets the Vault libraries' warnings, and their debug and trace lines when the filter asks
+/// for them, through: nothing at ERROR (their report of every refusal) or INFO (the spans
+/// around each request).
 fn quiet_vault_libraries() -> FilterFn<fn(&Metadata<'_>) -> bool> {
     fn allowed(metadata: &Metadata<'_>) -> bool {
-        // Levels compare by verbosity: DEBUG and TRACE are the ones at or above DEBUG.
-        *metadata.level() >= Level::DEBUG || !is_vault_library(metadata.target())
+        !is_vault_library(metadata.target())
+            || matches!(*metadata.level(), Level::WARN | Level::DEBUG | Level::TRACE)
     }
     filter_fn(allowed)
 }
@@ -119,6 +123,62 @@ mod tests {
         for target in ["credbridge", "vaultrs_extra", "rustify2::x", "tower_http"] {
             assert!(!is_vault_library(target), "{target}");
         }
+    }
+
+    /// The lines that reach a subscriber with `filter` and the quieting filter, as text.
+    fn logged(filter: &str, emit: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+        impl std::io::Write for Captured {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(EnvFilter::try_new(filter).unwrap())
+            .with(quiet_vault_libraries())
+            .with(
+                fmt::layer()
+                    .with_writer(move || writer.clone())
+                    .with_ansi(false),
+            );
+        tracing::subscriber::with_default(subscriber, emit);
+        let bytes = captured.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn vaults_own_warnings_pass_and_the_libraries_errors_do_not() {
+        let log = logged("debug", || {
+            // What vaultrs logs for a successful answer carrying Vault's `warnings`, and
+            // for a refusal (a 404 or 403) that credbridge reports itself.
+            tracing::warn!(target: "vaultrs::api", "Detected warnings in API response: [\"deprecated\"]");
+            tracing::error!(target: "vaultrs::api", "Detected errors in API response: []");
+            tracing::error!(target: "rustify::endpoint", "error=Server returned error");
+            tracing::info!(target: "vaultrs::api", "an info line");
+            tracing::debug!(target: "rustify::client", "a debug line");
+            tracing::error!(target: "credbridge::api", "credbridge's own error");
+        });
+        assert!(log.contains("Detected warnings in API response"), "{log}");
+        assert!(log.contains("a debug line"), "{log}");
+        assert!(log.contains("credbridge's own error"), "{log}");
+        assert!(!log.contains("Detected errors"), "{log}");
+        assert!(!log.contains("Server returned error"), "{log}");
+        assert!(!log.contains("an info line"), "{log}");
+
+        // At the default level, the warnings still show; the debug lines do not.
+        let log = logged("info", || {
+            tracing::warn!(target: "vaultrs::api", "Detected warnings in API response");
+            tracing::debug!(target: "rustify::client", "a debug line");
+        });
+        assert!(log.contains("Detected warnings in API response"), "{log}");
+        assert!(!log.contains("a debug line"), "{log}");
     }
 
     #[test]

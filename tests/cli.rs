@@ -173,6 +173,88 @@ fn a_misspelt_variable_is_refused_by_name_by_check_config_and_serve() {
     }
 }
 
+/// The backend is a tagged enum, where figment's own error path stops: the variable named
+/// must still be the one set, at any depth, for any kind.
+#[test]
+fn a_misspelt_variable_inside_the_backend_is_refused_by_its_own_name() {
+    let vault = ("CREDBRIDGE_BACKEND__KIND", "vault");
+    let cases: [(&[(&str, &str)], &str); 5] = [
+        (
+            &[
+                vault,
+                ("CREDBRIDGE_BACKEND__ADRESS", "http://127.0.0.1:8200"),
+            ],
+            "CREDBRIDGE_BACKEND__ADRESS",
+        ),
+        (
+            &[
+                vault,
+                ("CREDBRIDGE_BACKEND__AUTH__METHOD", "approle"),
+                ("CREDBRIDGE_BACKEND__AUTH__ROLE_ID", "credbridge"),
+                ("CREDBRIDGE_BACKEND__AUTH__SECRETID", "not-a-setting"),
+            ],
+            "CREDBRIDGE_BACKEND__AUTH__SECRETID",
+        ),
+        (
+            &[vault, ("CREDBRIDGE_BACKEND__KND", "vault")],
+            "CREDBRIDGE_BACKEND__KND",
+        ),
+        (
+            &[
+                ("CREDBRIDGE_BACKEND__KIND", "aws"),
+                ("CREDBRIDGE_BACKEND__REGON", "eu-west-1"),
+            ],
+            "CREDBRIDGE_BACKEND__REGON",
+        ),
+        // `mount` is a setting one level up, but not of token auth.
+        (
+            &[
+                vault,
+                ("CREDBRIDGE_BACKEND__MOUNT", "secret"),
+                ("CREDBRIDGE_BACKEND__AUTH__METHOD", "token"),
+                ("CREDBRIDGE_BACKEND__AUTH__MOUNT", "token"),
+            ],
+            "CREDBRIDGE_BACKEND__AUTH__MOUNT",
+        ),
+    ];
+    for (envs, named) in cases {
+        let (output, _, stderr) = run(credbridge().arg("check-config").envs(envs.iter().copied()));
+        assert!(!output.status.success(), "{envs:?} was accepted");
+        assert!(
+            stderr.contains(&format!(
+                "environment variable {named} is not a credbridge setting"
+            )),
+            "{envs:?}: {stderr}"
+        );
+    }
+}
+
+/// A misspelt backend key in the file is the file's, named in full, even when the
+/// environment sets the backend's other keys.
+#[test]
+fn a_misspelt_key_inside_the_backend_in_a_file_is_named_in_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("credbridge.toml");
+    std::fs::write(
+        &config,
+        "[backend]\nkind = \"vault\"\n[backend.auth]\nmethod = \"approle\"\nrole_id = \"r\"\nsecretid = \"s\"\n",
+    )
+    .unwrap();
+    let (output, _, stderr) = run(credbridge()
+        .env("CREDBRIDGE_BACKEND__ADDRESS", "http://127.0.0.1:8200")
+        .arg("--config")
+        .arg(&config)
+        .arg("check-config"));
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("found `secretid`")
+            && stderr.contains("\"default.backend.auth.secretid\"")
+            && stderr.contains("credbridge.toml")
+            && !stderr.contains("environment variable"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn an_unknown_key_in_a_file_is_still_refused_with_service_links_present() {
     let dir = tempfile::tempdir().unwrap();

@@ -276,9 +276,31 @@ async fn start_up_names_the_tls_key_at_fault() {
     );
 }
 
+/// The start of a ClientHello record, and nothing more.
+async fn stalled_handshake(address: SocketAddr) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
+    stalled
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+        .await
+        .unwrap();
+    stalled
+}
+
+async fn metrics_text(client: &reqwest::Client, address: SocketAddr) -> String {
+    client
+        .get(format!("https://{address}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stalled_handshake_counts_against_the_cap_until_its_timeout_closes_it() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+async fn a_stalled_handshake_is_closed_by_the_handshake_timeout() {
+    use tokio::io::AsyncReadExt;
 
     let pki = Pki::new("test ca");
     let server = pki.issue("credbridge", ExtendedKeyUsagePurpose::ServerAuth);
@@ -287,43 +309,49 @@ async fn a_stalled_handshake_counts_against_the_cap_until_its_timeout_closes_it(
         ..pki.server_files(&server, false)
     };
     let address = spawn_with(tls, |settings| {
-        settings.http.max_connections = 1;
         settings.metrics.enabled = true;
     })
     .await;
-    // The start of a ClientHello record, and nothing more.
-    let mut stalled = tokio::net::TcpStream::connect(address).await.unwrap();
-    stalled
-        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
-        .await
-        .unwrap();
-    // The only slot is taken: a real client waits until the stalled handshake times out.
-    let client = client(&pki.ca_pem, None);
-    let waiting = tokio::spawn({
-        let client = client.clone();
-        async move { connection_test(&client, address).await }
-    });
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(!waiting.is_finished(), "served beyond the cap");
-    let served = tokio::time::timeout(Duration::from_secs(30), waiting)
-        .await
-        .expect("served once the stalled handshake is closed");
-    assert_eq!(served.unwrap().unwrap(), 200);
+    let mut stalled = stalled_handshake(address).await;
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(30), stalled.read_to_end(&mut rest));
     assert!(closed.await.is_ok(), "the stalled handshake is still open");
-    let metrics = client
-        .get(format!("https://{address}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&client(&pki.ca_pem, None), address).await;
     assert!(
         metrics.contains(
             r#"credbridge_http_connections_closed_total{reason="tls_handshake_timeout"} 1"#
         ),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_a_stalled_handshake_is_closed_to_make_room() {
+    use tokio::io::AsyncReadExt;
+
+    let pki = Pki::new("test ca");
+    let server = pki.issue("credbridge", ExtendedKeyUsagePurpose::ServerAuth);
+    let tls = pki.server_files(&server, false);
+    let handshake_timeout = tls.handshake_timeout;
+    let address = spawn_with(tls, |settings| {
+        settings.http.max_connections = 1;
+        settings.metrics.enabled = true;
+    })
+    .await;
+    let mut stalled = stalled_handshake(address).await;
+    // The only slot is taken by a handshake that goes nowhere: it makes room for a client
+    // long before its timeout.
+    let client = client(&pki.ca_pem, None);
+    let served = tokio::time::timeout(handshake_timeout / 2, connection_test(&client, address))
+        .await
+        .expect("served well before the handshake timeout");
+    assert_eq!(served.unwrap(), 200);
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(1), stalled.read_to_end(&mut rest));
+    assert!(closed.await.is_ok(), "the stalled handshake is still open");
+    let metrics = metrics_text(&client, address).await;
+    assert!(
+        metrics.contains(r#"credbridge_http_connections_closed_total{reason="reclaimed"} 1"#),
         "{metrics}"
     );
 }

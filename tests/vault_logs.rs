@@ -1,7 +1,8 @@
 //! What a Vault answer leaves in the log, through the subscriber credbridge installs: a
 //! 404 or 403 from Vault is logged once, by credbridge, at the level its meaning
-//! deserves, and the Vault client libraries add nothing above debug. Against the test
-//! Vault (OpenBao, from `tests/run`).
+//! deserves, and the Vault client libraries add no error of their own (their WARN lines,
+//! which carry Vault's `warnings`, pass; these answers have none). Against the test Vault
+//! (OpenBao, from `tests/run`).
 //!
 //! Its own test binary: it installs the process-wide subscriber.
 #![cfg(feature = "vault")]

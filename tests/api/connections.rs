@@ -201,32 +201,95 @@ async fn a_head_over_max_header_bytes_is_refused_with_431() {
     assert_eq!(response.status(), StatusCode::OK);
 }
 
+/// A create whose head is complete and whose body is half sent: a request being handled.
+async fn body_half_sent(app: &TestApp) -> TcpStream {
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    let path = &app.base[app.base.find("/api/").unwrap()..];
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\n\
+         content-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"name\"",
+        app.address, app.token
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn connections_beyond_the_cap_wait_until_one_closes() {
+async fn connections_beyond_the_cap_wait_while_every_slot_handles_a_request() {
     let app = TestApp::spawn_with(memory(), |settings| {
-        settings.http.max_connections = 3;
-        settings.http.header_read_timeout = Duration::from_secs(2);
+        settings.http.max_connections = 2;
+        settings.http.request_timeout = Duration::from_secs(2);
     })
     .await;
-    let mut hostile = Vec::new();
-    for _ in 0..3 {
-        hostile.push(half_sent(&app).await);
+    let mut handled = Vec::new();
+    for _ in 0..2 {
+        handled.push(body_half_sent(&app).await);
     }
-    // The cap is reached: this client's connection waits in the listen backlog, unserved.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every slot handles a request, which is never cut short: this client's connection
+    // waits, unserved.
     let waiting = tokio::spawn(app.request(reqwest::Method::GET, &app.base).send());
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(
         !waiting.is_finished(),
         "a connection beyond the cap was served"
     );
-    // Once the half-sent connections time out, it is served.
+    // Once the requests time out, it is served.
     let response = tokio::time::timeout(Duration::from_secs(30), waiting)
         .await
         .expect("served once slots free up")
         .unwrap()
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    drop(hostile);
+    drop(handled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_cap_half_sent_requests_are_closed_to_make_room_for_a_valid_client() {
+    const CAP: usize = 20;
+    const HOSTILE: usize = 100;
+    let mut header_read_timeout = Duration::ZERO;
+    let app = TestApp::spawn_with(memory(), |settings| {
+        settings.http.max_connections = CAP;
+        settings.metrics.enabled = true;
+        header_read_timeout = settings.http.header_read_timeout;
+    })
+    .await;
+    assert_eq!(header_read_timeout, Duration::from_secs(5), "the default");
+    let mut hostile = Vec::with_capacity(HOSTILE);
+    for _ in 0..HOSTILE {
+        hostile.push(half_sent(&app).await);
+    }
+    // Five times as many half-sent requests as slots, none of them past its header timeout:
+    // the valid client is served well before any would time out.
+    let response = tokio::time::timeout(header_read_timeout / 2, app.connection_test())
+        .await
+        .expect("served well before the header timeout");
+    assert_eq!(response.status(), StatusCode::OK);
+
+    let mut closing = JoinSet::new();
+    for stream in hostile {
+        closing.spawn(tokio::time::timeout(
+            header_read_timeout / 2,
+            closed_by_server(stream),
+        ));
+    }
+    let mut closed = 0;
+    while let Some(outcome) = closing.join_next().await {
+        if let Ok(received) = outcome.unwrap() {
+            assert!(received.is_empty(), "a half-sent request was answered");
+            closed += 1;
+        }
+    }
+    assert!(
+        closed >= HOSTILE - CAP,
+        "only {closed} of {HOSTILE} half-sent requests were closed to make room"
+    );
+    let text = app.metrics().await;
+    assert!(
+        closed_for(&text, "reclaimed") >= (HOSTILE - CAP) as f64,
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
