@@ -10,6 +10,7 @@ use axum::http::{header, HeaderValue, Method, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use credbridge_adapters::CredentialId;
+use tracing::field::display;
 use tracing::Instrument;
 
 use super::client::ClientAddr;
@@ -106,7 +107,10 @@ fn log_request(
     request_id: &str,
     response: &Response,
 ) {
-    let path = uri.path();
+    // Shown as they are, without the quoting and escaping of debug formatting: a path, a
+    // request id and a credential id hold only characters that need neither.
+    let path = display(uri.path());
+    let request_id = display(request_id);
     let latency_ms = millis(elapsed);
     match response.extensions().get::<Failure>() {
         Some(failure) if status >= 500 => tracing::error!(
@@ -122,7 +126,7 @@ fn log_request(
         }
         None => tracing::info!(
             %method, path, status, latency_ms, request_id,
-            id = response.extensions().get::<CredentialId>().map(CredentialId::as_str),
+            id = response.extensions().get::<CredentialId>().map(|id| display(id.as_str())),
             "request served"
         ),
     }

@@ -37,10 +37,7 @@ fn main() {
     let _logging = install_logging(&memory);
     let bare = bare_handler();
     let credbridge_memory = credbridge(memory);
-    let workload = Workload::Lifecycle {
-        base: BASE.to_owned(),
-        body: Arc::new(serde_json::to_vec(&password_body()).unwrap()),
-    };
+    let workload = lifecycle();
     println!(
         "lifecycle (create, read, delete): {rounds} rounds of {seconds} s per target, \
          {concurrency} connections, one server thread each"
@@ -55,6 +52,13 @@ fn main() {
     );
 
     backends(seconds, env_number("BENCH_BACKEND_CONCURRENCY", 4));
+}
+
+fn lifecycle() -> Workload {
+    Workload::Lifecycle {
+        base: BASE.to_owned(),
+        body: Arc::new(serde_json::to_vec(&password_body()).unwrap()),
+    }
 }
 
 /// The backends `tests/run` starts, when it named them.
@@ -92,11 +96,23 @@ fn backends(seconds: u64, concurrency: u64) {
     }
     println!(
         "\nwhat credbridge adds over a direct call to its backend: {seconds} s each, \
-         {concurrency} connections"
+         {concurrency} connections, no thread pinned (the backend needs the cores too)"
     );
+    support::stop_pinning();
+    // The HTTP hop alone: any service between Skyvern and the vault adds it.
+    let bare = bare_handler();
+    let hop = support::client_runtime()
+        .block_on(run(&bare, &lifecycle(), concurrency, seconds, None))
+        .histograms
+        .iter()
+        .map(Histogram::mean)
+        .sum::<f64>()
+        / 3.0;
+    println!("  one HTTP round trip to a bare axum handler: {hop:.0} µs on average");
     for (name, config, address) in peers {
         let port = port_of(&address);
         let client = support::client_runtime();
+        let watcher = ConnectionWatcher::start(port);
         let direct = client.block_on(async {
             let backend = config.build().await.unwrap();
             let deadline = Instant::now() + Duration::from_secs(60);
@@ -106,31 +122,34 @@ fn backends(seconds: u64, concurrency: u64) {
             }
             direct_lifecycle(backend, concurrency, seconds).await
         });
+        let direct_connections = watcher.stop();
         let server = credbridge(settings(config));
         let watcher = ConnectionWatcher::start(port);
-        let through = client.block_on(run(
-            &server,
-            &Workload::Lifecycle {
-                base: BASE.to_owned(),
-                body: Arc::new(serde_json::to_vec(&password_body()).unwrap()),
-            },
-            concurrency,
-            seconds,
-        ));
+        let through = client.block_on(run(&server, &lifecycle(), concurrency, seconds, None));
         let connections = watcher.stop();
         println!("{name}");
         for (index, kind) in ["create", "read", "delete"].into_iter().enumerate() {
             let direct_mean = direct[index].mean();
             let through_mean = through.histograms[index].mean();
+            let added = through_mean - direct_mean;
             println!(
                 "  {kind:<7} direct {direct_mean:>7.0} µs   through credbridge {through_mean:>7.0} µs   \
-                 added {:>5.0} µs = {:>4.1}% of the backend's own",
-                through_mean - direct_mean,
-                (through_mean - direct_mean) / direct_mean * 100.0
+                 added {added:>5.0} µs = {:>5.1}% of the backend's own, {:>5.1}% beyond the HTTP hop",
+                added / direct_mean * 100.0,
+                (added - hop) / direct_mean * 100.0,
             );
         }
+        let direct_mean = direct.iter().map(Histogram::mean).sum::<f64>() / 3.0;
+        let cpu = through.cpu_per_request() * 1e6;
         println!(
-            "  {} requests through credbridge used {connections} connections to the backend",
+            "  credbridge's own CPU per request (its HTTP server, checks and backend client): \
+             {cpu:.0} µs = {:.1}% of the backend's own latency",
+            cpu / direct_mean * 100.0
+        );
+        let direct_requests: u64 = direct.iter().map(Histogram::len).sum();
+        println!(
+            "  connections opened to the backend: {direct_connections} for {direct_requests} \
+             direct calls, {connections} for {} requests through credbridge",
             through.requests()
         );
     }
@@ -189,8 +208,8 @@ fn port_of(url: &str) -> u16 {
         .unwrap_or_else(|| panic!("no port in {url}"))
 }
 
-/// Counts the distinct TCP connections opened to a port while it runs, by sampling the
-/// kernel's socket table.
+/// Counts the TCP connections opened to a port while it runs (not those open before), by
+/// sampling the kernel's socket table.
 struct ConnectionWatcher {
     stop: Arc<AtomicBool>,
     seen: Arc<Mutex<HashSet<u16>>>,
@@ -201,11 +220,15 @@ impl ConnectionWatcher {
     fn start(port: u16) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let seen = Arc::new(Mutex::new(HashSet::new()));
+        let before: HashSet<u16> = client_ports(port).into_iter().collect();
         let thread = std::thread::spawn({
             let (stop, seen) = (Arc::clone(&stop), Arc::clone(&seen));
             move || {
                 while !stop.load(Ordering::Relaxed) {
-                    seen.lock().unwrap().extend(client_ports(port));
+                    let now = client_ports(port);
+                    seen.lock()
+                        .unwrap()
+                        .extend(now.into_iter().filter(|port| !before.contains(port)));
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -60,16 +61,64 @@ fn thread_cpu(stat: &Path) -> Duration {
     Duration::from_millis(fields.iter().sum::<u64>() * 10)
 }
 
-/// The stat file of the logger's writer thread, which credbridge's log lines keep busy.
-fn log_writer_stat() -> Option<PathBuf> {
-    std::fs::read_dir("/proc/self/task")
+/// The log writer's thread id and stat file: credbridge's log lines keep it busy.
+fn log_writer() -> Option<(Option<i32>, PathBuf)> {
+    let task = std::fs::read_dir("/proc/self/task")
         .ok()?
         .flatten()
         .find(|task| {
             std::fs::read_to_string(task.path().join("comm"))
                 .is_ok_and(|name| name.starts_with("credbridge-log"))
-        })
-        .map(|task| task.path().join("stat"))
+        })?;
+    let tid = task.file_name().to_str().and_then(|tid| tid.parse().ok());
+    Some((tid, task.path().join("stat")))
+}
+
+/// The log writer's stat file, for credbridge's CPU time; the writer is pinned beside the
+/// servers, as part of credbridge.
+fn log_writer_stat() -> Option<PathBuf> {
+    let (tid, stat) = log_writer()?;
+    if let Some(core) = server_core() {
+        pin(tid, std::iter::once(core));
+    }
+    Some(stat)
+}
+
+/// Whether servers and the load generator are pinned to cores of their own; see
+/// [`server_core`].
+static PINNING: AtomicBool = AtomicBool::new(true);
+
+/// The core the servers run on, the last; the load generator gets the others. Pinned this
+/// way, a server (credbridge's log writer included) cannot take CPU time from the load
+/// generator, nor the reverse, and runs are comparable. `BENCH_PIN=0` turns it off.
+fn server_core() -> Option<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores >= 2 && env_number("BENCH_PIN", 1) == 1 && PINNING.load(Ordering::Relaxed))
+        .then_some(cores - 1)
+}
+
+/// Ends pinning, for measurements with a backend peer, which needs the cores too: the
+/// calling thread and the log writer may run anywhere again, and so will servers started
+/// from now on.
+pub fn stop_pinning() {
+    PINNING.store(false, Ordering::Relaxed);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    pin(None, 0..cores);
+    if let Some(tid) = log_writer().and_then(|(tid, _)| tid) {
+        pin(Some(tid), 0..cores);
+    }
+}
+
+/// Pins the thread `tid` (the calling thread for `None`) to `cores`.
+fn pin(tid: Option<i32>, cores: impl Iterator<Item = usize>) {
+    let mut set = rustix::thread::CpuSet::new();
+    for core in cores {
+        set.set(core);
+    }
+    let pid = tid.and_then(rustix::process::Pid::from_raw);
+    if let Err(error) = rustix::thread::sched_setaffinity(pid, &set) {
+        eprintln!("cannot pin a benchmark thread: {error}");
+    }
 }
 
 /// Runs `serve` on a current-thread runtime in its own OS thread.
@@ -80,6 +129,9 @@ where
 {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
+        if let Some(core) = server_core() {
+            pin(None, std::iter::once(core));
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -102,8 +154,11 @@ where
     receiver.recv().unwrap()
 }
 
-/// The load generator's runtime: one thread, so the server threads keep the other core.
+/// The load generator's runtime: the calling thread, kept off the servers' core.
 pub fn client_runtime() -> tokio::runtime::Runtime {
+    if let Some(core) = server_core() {
+        pin(None, 0..core);
+    }
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -317,12 +372,14 @@ impl Report {
 }
 
 /// Runs `concurrency` connections to `server`, each repeating `workload` for `seconds`
-/// after a warm-up, and reports per kind of request.
+/// after a warm-up, and reports per kind of request: back to back, or paced so that all
+/// connections together send `rate` requests a second.
 pub async fn run(
     server: &ServerThread,
     workload: &Workload,
     concurrency: u64,
     seconds: u64,
+    rate: Option<u64>,
 ) -> Report {
     let names = workload.names();
     let mut connections = Vec::new();
@@ -339,11 +396,25 @@ pub async fn run(
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = tokio::task::JoinSet::new();
-    for mut connection in connections {
+    // Each connection's time between cycles, when paced.
+    let period = rate.map(|rate| {
+        Duration::from_secs_f64((names.len() as u64 * concurrency) as f64 / rate as f64)
+    });
+    for (index, mut connection) in connections.into_iter().enumerate() {
         let workload = workload.clone();
         let mut histograms: Vec<_> = names.iter().map(|_| histogram()).collect();
+        let mut pace = period.map(|period| {
+            // Connections start spread over one period, so the load is even.
+            let start = started + period.mul_f64(index as f64 / concurrency as f64);
+            let mut pace = tokio::time::interval_at(start.into(), period);
+            pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            pace
+        });
         tasks.spawn(async move {
             while Instant::now() < deadline {
+                if let Some(pace) = &mut pace {
+                    pace.tick().await;
+                }
                 workload.cycle(&mut connection, &mut histograms).await;
             }
             histograms
@@ -445,7 +516,13 @@ pub fn install_logging(settings: &Settings) -> credbridge::telemetry::WriterGuar
 }
 
 /// Runs the bare handler and credbridge in turn, `rounds` times, and prints each run and
-/// how much of the bare handler's work per server CPU second credbridge does.
+/// Runs the bare handler and credbridge in turn, `rounds` times as fast as each answers,
+/// then once paced at `BENCH_RATE` requests a second (default 20000), and prints each run
+/// and how much of the bare handler's work per server CPU second credbridge does.
+///
+/// The paced round is the fairer comparison of cost: going as fast as it can, the slower
+/// server keeps the load generator waiting, and each answer then pays the kernel for
+/// waking it; at the same rate, below what either can serve, both pay alike.
 pub fn compare(
     bare: &ServerThread,
     credbridge: &ServerThread,
@@ -455,22 +532,32 @@ pub fn compare(
     rounds: u64,
 ) {
     let client = client_runtime();
+    let rate = env_number("BENCH_RATE", 20_000);
     let mut ratios = Vec::new();
-    for round in 1..=rounds {
-        println!("round {round}");
-        let baseline = client.block_on(run(bare, workload, concurrency, seconds));
+    let mut paced_ratio = 0.0;
+    for round in 1..=rounds + 1 {
+        let paced = (round > rounds).then_some(rate);
+        match paced {
+            None => println!("round {round}: as fast as each server answers"),
+            Some(rate) => println!("round {round}: paced at {rate} requests/s"),
+        }
+        let baseline = client.block_on(run(bare, workload, concurrency, seconds, paced));
         baseline.print("bare axum handler");
-        let measured = client.block_on(run(credbridge, workload, concurrency, seconds));
+        let measured = client.block_on(run(credbridge, workload, concurrency, seconds, paced));
         measured.print("credbridge (memory)");
         let ratio = baseline.cpu_per_request() / measured.cpu_per_request();
         println!(
             "  credbridge does {ratio:.2} of the bare handler's requests per server CPU second"
         );
-        ratios.push(ratio);
+        match paced {
+            None => ratios.push(ratio),
+            Some(_) => paced_ratio = ratio,
+        }
     }
     ratios.sort_by(f64::total_cmp);
     println!(
-        "credbridge / bare handler, requests per server CPU second: {:.2} to {:.2} (median {:.2})",
+        "credbridge / bare handler, requests per server CPU second: {:.2} to {:.2} (median {:.2}) \
+         as fast as each answers; {paced_ratio:.2} at {rate} requests/s",
         ratios[0],
         ratios[ratios.len() - 1],
         ratios[ratios.len() / 2]
