@@ -25,26 +25,20 @@ use credbridge_adapters::testkit::{document, fresh_key};
 use credbridge_adapters::{Backend, BackendConfig, Scope};
 use hdrhistogram::Histogram;
 use support::{
-    bare_handler, credbridge, env_number, histogram, install_logging, password_body, run, settings,
-    Workload, BASE,
+    bare_handler, credbridge, env_number, histogram, password_body, run, settings, Workload, BASE,
 };
 
 fn main() {
-    let seconds = env_number("BENCH_SECONDS", 5);
-    let concurrency = env_number("BENCH_CONCURRENCY", 32);
-    let rounds = env_number("BENCH_ROUNDS", 3);
-    let memory = settings(BackendConfig::default());
-    let _logging = install_logging(&memory);
-    let bare = bare_handler();
-    let credbridge_memory = credbridge(memory);
+    let contenders = support::contenders();
+    let (seconds, concurrency, rounds) = (&contenders.shape).into();
     let workload = lifecycle();
     println!(
         "lifecycle (create, read, delete): {rounds} rounds of {seconds} s per target, \
          {concurrency} connections, one server thread each"
     );
     support::compare(
-        &bare,
-        &credbridge_memory,
+        &contenders.bare,
+        &contenders.credbridge,
         &workload,
         concurrency,
         seconds,

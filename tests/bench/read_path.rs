@@ -14,11 +14,8 @@ mod support;
 
 use credbridge_adapters::memory::MemoryBackend;
 use credbridge_adapters::testkit::{document, fresh_key};
-use credbridge_adapters::{Backend, BackendConfig, Scope};
-use support::{
-    bare_handler, client_runtime, credbridge, env_number, id_of, install_logging, password_body,
-    settings, Connection, Workload, BASE,
-};
+use credbridge_adapters::{Backend, Scope};
+use support::{client_runtime, id_of, password_body, Connection, Workload, BASE};
 
 fn resident_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
@@ -31,18 +28,13 @@ fn resident_bytes() -> u64 {
 }
 
 fn main() {
-    let seconds = env_number("BENCH_SECONDS", 5);
-    let concurrency = env_number("BENCH_CONCURRENCY", 32);
-    let rounds = env_number("BENCH_ROUNDS", 3);
-    let memory = settings(BackendConfig::default());
-    let _logging = install_logging(&memory);
-    let bare = bare_handler();
-    let credbridge_memory = credbridge(memory);
+    let contenders = support::contenders();
+    let (seconds, concurrency, rounds) = (&contenders.shape).into();
 
     // One stored credential, created through the API as Skyvern creates it.
     let client_runtime = client_runtime();
     let path = client_runtime.block_on(async {
-        let mut connection = Connection::open(credbridge_memory.address).await;
+        let mut connection = Connection::open(contenders.credbridge.address).await;
         let body = serde_json::to_vec(&password_body()).unwrap();
         let answer = connection.send("POST", BASE, Some(&body)).await;
         assert_eq!(answer.status, 200);
@@ -54,8 +46,8 @@ fn main() {
          one server thread each"
     );
     support::compare(
-        &bare,
-        &credbridge_memory,
+        &contenders.bare,
+        &contenders.credbridge,
         &Workload::Read { path },
         concurrency,
         seconds,

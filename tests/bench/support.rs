@@ -563,3 +563,42 @@ pub fn compare(
         ratios[ratios.len() / 2]
     );
 }
+
+/// How a benchmark run is shaped, from `BENCH_SECONDS` (5), `BENCH_CONCURRENCY` (32) and
+/// `BENCH_ROUNDS` (3).
+pub struct Shape {
+    pub seconds: u64,
+    pub concurrency: u64,
+    pub rounds: u64,
+}
+
+impl From<&Shape> for (u64, u64, u64) {
+    /// Seconds, concurrency, rounds.
+    fn from(shape: &Shape) -> Self {
+        (shape.seconds, shape.concurrency, shape.rounds)
+    }
+}
+
+/// What both benchmarks compare: a bare handler, and credbridge with its defaults on the
+/// memory backend, logging through its own logger (kept while this lives).
+pub struct Contenders {
+    pub shape: Shape,
+    pub bare: ServerThread,
+    pub credbridge: ServerThread,
+    _logging: credbridge::telemetry::WriterGuard,
+}
+
+pub fn contenders() -> Contenders {
+    let memory = settings(BackendConfig::default());
+    let logging = install_logging(&memory);
+    Contenders {
+        shape: Shape {
+            seconds: env_number("BENCH_SECONDS", 5),
+            concurrency: env_number("BENCH_CONCURRENCY", 32),
+            rounds: env_number("BENCH_ROUNDS", 3),
+        },
+        bare: bare_handler(),
+        credbridge: credbridge(memory),
+        _logging: logging,
+    }
+}
