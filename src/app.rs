@@ -17,14 +17,15 @@ use tokio::task::JoinSet;
 
 use crate::api::{router, AppState, AppStateInner, ClientAddresses, SharedCheck};
 use crate::audit::AuditLog;
-use crate::auth::{generate_token, Authenticator, ReloadOutcome, TokenSources, TokenStore};
+use crate::auth::{generate_token, Authenticator, TokenSources, TokenStore};
 use crate::config::{ConfigError, Settings, TlsSettings};
 use crate::limits::RateLimits;
 use crate::metrics::{MeteredBackend, Metrics};
 use crate::references::{Allowlist, References};
+use crate::reload::{self, reload_tokens, TokenReloader};
 use crate::server::{self, ConnectionLimits};
 use crate::tls::{self, SharedTlsConfig};
-use crate::watch::{ticker, WatchedFiles};
+use crate::watch::WatchedFiles;
 
 /// Why credbridge could not start.
 #[derive(Debug, thiserror::Error)]
@@ -217,10 +218,7 @@ impl App {
         let mut background = JoinSet::new();
         // Registered before serving starts, so a SIGHUP sent once the server answers is
         // never met by the default action (which ends the process).
-        #[cfg(unix)]
-        let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
-        #[cfg(not(unix))]
-        let hangup = None;
+        let hangup = reload::hangup();
         background.spawn(reload_tokens(
             TokenReloader {
                 tokens: self.tokens.clone(),
@@ -254,110 +252,6 @@ impl App {
             shutdown,
         )
         .await
-    }
-}
-
-#[cfg(unix)]
-type Hangup = tokio::signal::unix::Signal;
-/// Elsewhere there is no SIGHUP; token files are still watched.
-#[cfg(not(unix))]
-type Hangup = NoSignal;
-#[cfg(not(unix))]
-struct NoSignal;
-#[cfg(not(unix))]
-impl NoSignal {
-    async fn recv(&mut self) -> Option<()> {
-        std::future::pending().await
-    }
-}
-
-/// What a token reload needs: where the list lives, what it was read from, and where to
-/// report how the reload went.
-struct TokenReloader {
-    tokens: TokenStore,
-    sources: TokenSources,
-    files: WatchedFiles,
-    source: SettingsSource,
-    metrics: Option<Arc<Metrics>>,
-}
-
-/// Reloads the token list on SIGHUP and whenever a token file changes, entry by entry
-/// ([`TokenSources::reload`]). Every outcome is logged, counted in the metrics and shown by
-/// `/readyz`.
-async fn reload_tokens(reloader: TokenReloader, interval: Duration, mut hangup: Option<Hangup>) {
-    let TokenReloader {
-        tokens,
-        mut sources,
-        mut files,
-        source,
-        metrics,
-    } = reloader;
-    let mut ticks = ticker(interval);
-    loop {
-        let signalled = async {
-            match hangup.as_mut() {
-                Some(signal) => signal.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        let reason = tokio::select! {
-            _ = ticks.tick() => {
-                if !files.changed() {
-                    continue;
-                }
-                "a token file changed"
-            }
-            _ = signalled => "SIGHUP",
-        };
-        let source = Arc::clone(&source);
-        let mut working = sources.clone();
-        let reloaded = tokio::task::spawn_blocking(move || {
-            let reloaded = working.reload(source());
-            (working, reloaded)
-        })
-        .await;
-        let reloaded = match reloaded {
-            Ok((working, reloaded)) => {
-                sources = working;
-                reloaded
-            }
-            Err(error) => {
-                tracing::error!(%error, "token reload task failed");
-                continue;
-            }
-        };
-        tokens.apply(&reloaded);
-        files.replace(reloaded.authenticator.files().to_vec());
-        if let Some(metrics) = &metrics {
-            metrics.token_reloaded(reloaded.outcome);
-        }
-        let outcome = reloaded.outcome.as_str();
-        let scopes = reloaded.authenticator.scopes().len();
-        let mut problems = reloaded.problems.iter();
-        if reloaded.outcome == ReloadOutcome::Failed {
-            if let Some(error) = problems.next() {
-                tracing::error!(
-                    reason,
-                    %error,
-                    "the configuration cannot be loaded: the tokens in force stay, each read \
-                     again from its own source"
-                );
-            }
-        }
-        for error in problems {
-            tracing::warn!(reason, %error, "a token entry is left out");
-        }
-        if reloaded.authenticator.is_empty() {
-            tracing::warn!(
-                reason,
-                outcome,
-                "no token is in force: every credential request is refused until one is configured"
-            );
-        } else if reloaded.outcome == ReloadOutcome::Applied {
-            tracing::info!(reason, outcome, scopes, "tokens reloaded");
-        } else {
-            tracing::warn!(reason, outcome, scopes, "tokens reloaded in part");
-        }
     }
 }
 

@@ -22,6 +22,7 @@ pub mod limits;
 pub mod metrics;
 pub mod migrate;
 pub mod references;
+pub mod reload;
 pub mod server;
 pub mod telemetry;
 pub mod tls;

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use credbridge::Settings;
-use credbridge_adapters::aws::{AwsConfig, AwsSecretsManagerBackend};
+use credbridge_adapters::aws::{AwsBackend, AwsConfig};
 use credbridge_adapters::testkit::moto::{endpoint as moto_endpoint, moto_config, AwsEntries};
 use credbridge_adapters::testkit::references::target_of;
 use credbridge_adapters::testkit::{unique_scope, ExistingEntries};
@@ -45,7 +45,7 @@ async fn backend_at(endpoint: &str, name_prefix: &str) -> Arc<dyn Backend> {
         name_prefix: name_prefix.to_owned(),
         ..moto_config()
     };
-    Arc::new(AwsSecretsManagerBackend::connect(&config).await.unwrap())
+    Arc::new(AwsBackend::connect(&config).await.unwrap())
 }
 
 fn unique_prefix() -> String {
@@ -334,7 +334,7 @@ async fn created_secrets_carry_the_name_tags_and_description() {
         tags: [("team".to_owned(), "automation".to_owned())].into(),
         ..moto_config()
     };
-    let backend = Arc::new(AwsSecretsManagerBackend::connect(&config).await.unwrap());
+    let backend = Arc::new(AwsBackend::connect(&config).await.unwrap());
     let app = TestApp::spawn(backend).await;
     let body = password();
     let id = app.create_ok(&body).await;

@@ -75,9 +75,9 @@ impl BackendConfig {
                 Ok(Arc::new(crate::vault::VaultBackend::connect(config).await?))
             }
             #[cfg(feature = "aws")]
-            BackendConfig::Aws(config) => Ok(Arc::new(
-                crate::aws::AwsSecretsManagerBackend::connect(config).await?,
-            )),
+            BackendConfig::Aws(config) => {
+                Ok(Arc::new(crate::aws::AwsBackend::connect(config).await?))
+            }
             #[allow(unreachable_patterns)]
             other => Err(not_compiled_in(other.kind())),
         }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use credbridge_adapters::{CredentialId, ErrorKind, Key};
+use credbridge_adapters::{CredentialId, Key};
 use serde::Serialize;
 
 use super::extract::{Caller, JsonBody, PathId};
@@ -84,10 +84,7 @@ pub async fn read(
         .backend
         .get(&key)
         .await
-        .map_err(|error| match error.kind() {
-            ErrorKind::NotFound => ApiError::NotFound,
-            _ => ApiError::Backend(error.with_context("id", &key.id)),
-        })?;
+        .map_err(|error| error.with_context("id", &key.id))?;
     let document = state
         .references
         .resolve(&key.scope, &caller.record, document)

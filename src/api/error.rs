@@ -20,8 +20,6 @@ pub enum ApiError {
     InvalidId(InvalidName),
     #[error("a valid bearer token is required")]
     Unauthorized,
-    #[error("no credential with this id")]
-    NotFound,
     #[error("no route matches this path")]
     UnknownRoute,
     #[error("this method is not allowed on this path")]
@@ -74,7 +72,6 @@ impl ApiError {
             ApiError::MalformedJson(_) => (StatusCode::BAD_REQUEST, "invalid_json", shown()),
             ApiError::InvalidId(_) => (StatusCode::BAD_REQUEST, "invalid_id", shown()),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", shown()),
-            ApiError::NotFound => (StatusCode::NOT_FOUND, "not_found", shown()),
             ApiError::UnknownRoute => (StatusCode::NOT_FOUND, "unknown_route", shown()),
             ApiError::MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -1,4 +1,4 @@
-//! The contract of CONTRACT.md, case by case. `http_suite!(factory)` runs every case
+//! Skyvern's credential service contract (README, "The calls"), case by case. `http_suite!(factory)` runs every case
 //! against the backend `factory` makes, so each backend is held to the same contract.
 
 use std::collections::HashSet;

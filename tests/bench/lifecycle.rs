@@ -57,6 +57,8 @@ fn lifecycle() -> Workload {
 
 /// The backends `tests/run` starts, when it named them.
 fn backends(seconds: u64, concurrency: u64) {
+    // Filled only by the backends compiled in.
+    #[allow(unused_mut)]
     let mut peers: Vec<(&str, BackendConfig, String)> = Vec::new();
     #[cfg(feature = "vault")]
     if let (Ok(address), Ok(token)) = (

@@ -139,7 +139,7 @@ async fn the_same_store_twice_is_refused_before_deleting_anything() {
     second.max_attempts = 2;
     let source = first.backend().await;
     let target: Arc<dyn Backend> = Arc::new(
-        credbridge_adapters::aws::AwsSecretsManagerBackend::connect(&second)
+        credbridge_adapters::aws::AwsBackend::connect(&second)
             .await
             .unwrap(),
     );

@@ -6,7 +6,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use credbridge_adapters::aws::{AwsConfig, AwsSecretsManagerBackend};
+use credbridge_adapters::aws::{AwsBackend, AwsConfig};
 use credbridge_adapters::testkit::document;
 use credbridge_adapters::testkit::vault::{connected, unique_prefix, vault_config, TestVault};
 use credbridge_adapters::{Backend, CredentialId, Document, Key, Scope};
@@ -140,11 +140,7 @@ fn aws_with(endpoint: &str, extra: &str) -> Aws {
 
 impl Aws {
     pub async fn backend(&self) -> Arc<dyn Backend> {
-        Arc::new(
-            AwsSecretsManagerBackend::connect(&self.config)
-                .await
-                .unwrap(),
-        )
+        Arc::new(AwsBackend::connect(&self.config).await.unwrap())
     }
 }
 

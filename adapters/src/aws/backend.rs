@@ -1,17 +1,10 @@
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_config::retry::RetryConfig;
-use aws_config::sts::AssumeRoleProvider;
-use aws_config::timeout::TimeoutConfig;
-use aws_config::BehaviorVersion;
-use aws_sdk_secretsmanager::config::SharedCredentialsProvider;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, Tag};
 use aws_sdk_secretsmanager::Client;
 use zeroize::Zeroize;
 
+use super::client::sdk_client;
 use super::config::DeletePolicy;
-use super::endpoint::locate;
 use super::error::{
     create_error, delete_failure, describe_error, get_error, list_error, DeleteFailure,
 };
@@ -27,7 +20,7 @@ use crate::{
 /// One SDK client, shared by every request; it pools connections, caches credentials and
 /// refreshes them (an assumed role included) on its own.
 #[derive(Debug)]
-pub struct AwsSecretsManagerBackend {
+pub struct AwsBackend {
     client: Client,
     names: SecretNames,
     tags: Vec<Tag>,
@@ -35,63 +28,18 @@ pub struct AwsSecretsManagerBackend {
     delete_policy: DeletePolicy,
 }
 
-impl AwsSecretsManagerBackend {
+impl AwsBackend {
     pub const KIND: &'static str = "aws";
     /// AWS's limit on a secret's description.
     const MAX_DESCRIPTION_CHARS: usize = 2048;
     /// ListSecrets' largest page.
     const LIST_PAGE_SIZE: i32 = 100;
-    /// The first retry waits at most this long; later ones double it, up to
-    /// [`Self::MAX_BACKOFF`], and `operation_timeout` bounds them all.
-    const INITIAL_BACKOFF: Duration = Duration::from_millis(200);
-    const MAX_BACKOFF: Duration = Duration::from_secs(2);
-
     /// Builds the client from `config` and the SDK's default chain. Does no I/O towards
     /// Secrets Manager: an outage at start-up shows in the readiness probe, and the service
     /// recovers when AWS does.
     pub async fn connect(config: &AwsConfig) -> Result<Self> {
         config.validate()?;
-        let loader = aws_config::defaults(BehaviorVersion::latest())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(config.connect_timeout)
-                    .operation_attempt_timeout(config.attempt_timeout)
-                    .operation_timeout(config.operation_timeout)
-                    .build(),
-            )
-            .retry_config(
-                RetryConfig::standard()
-                    .with_max_attempts(config.max_attempts)
-                    .with_initial_backoff(Self::INITIAL_BACKOFF)
-                    .with_max_backoff(Self::MAX_BACKOFF),
-            );
-        let mut shared = locate(config, loader).load().await;
-        if shared.region().is_none() {
-            return Err(Error::invalid_config(
-                "backend.region: no AWS region found; set `region`, AWS_REGION, or a \
-                 region in the shared config profile",
-            ));
-        }
-        if let Some(role_arn) = &config.role_arn {
-            let mut role = AssumeRoleProvider::builder(role_arn)
-                .session_name(&config.role_session_name)
-                .configure(&shared);
-            if let Some(external_id) = &config.role_external_id {
-                role = role.external_id(external_id);
-            }
-            let provider = role.build().await;
-            shared = shared
-                .into_builder()
-                .credentials_provider(SharedCredentialsProvider::new(provider))
-                .build();
-        }
-        let mut client_config = aws_sdk_secretsmanager::config::Builder::from(&shared);
-        // Only Secrets Manager goes to the configured endpoint: STS, for an assumed role,
-        // keeps its own.
-        if let Some(endpoint_url) = &config.endpoint_url {
-            client_config = client_config.endpoint_url(endpoint_url);
-        }
-        let client = Client::from_conf(client_config.build());
+        let (client, region) = sdk_client(config).await?;
 
         let (managed_by_key, managed_by_value) = AwsConfig::MANAGED_BY_TAG;
         let tags = std::iter::once((managed_by_key, managed_by_value))
@@ -105,7 +53,7 @@ impl AwsSecretsManagerBackend {
             .collect();
         tracing::debug!(
             name_prefix = %config.name_prefix,
-            region = ?shared.region(),
+            region = ?region,
             endpoint_url = ?config.endpoint_url,
             assumes_role = config.role_arn.is_some(),
             "aws secrets manager client ready"
@@ -121,7 +69,7 @@ impl AwsSecretsManagerBackend {
 }
 
 #[async_trait]
-impl Backend for AwsSecretsManagerBackend {
+impl Backend for AwsBackend {
     fn info(&self) -> BackendInfo {
         BackendInfo {
             kind: Self::KIND,
@@ -313,7 +261,7 @@ fn description(document: &Document) -> Option<String> {
     let name = document.get("name")?.as_str()?;
     Some(
         name.chars()
-            .take(AwsSecretsManagerBackend::MAX_DESCRIPTION_CHARS)
+            .take(AwsBackend::MAX_DESCRIPTION_CHARS)
             .collect(),
     )
 }

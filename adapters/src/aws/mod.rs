@@ -2,6 +2,8 @@
 
 #[cfg(feature = "aws")]
 mod backend;
+#[cfg(feature = "aws")]
+mod client;
 mod config;
 #[cfg(feature = "aws")]
 mod endpoint;
@@ -9,7 +11,7 @@ mod endpoint;
 mod error;
 
 #[cfg(feature = "aws")]
-pub use backend::AwsSecretsManagerBackend;
+pub use backend::AwsBackend;
 pub use config::{AwsConfig, DeletePolicy};
 #[cfg(feature = "aws")]
 pub use endpoint::secrets_manager_endpoint;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::references::{ExistingEntries, ReferencePeer};
 use super::{random_hex, unique_scope};
-use crate::aws::{AwsConfig, AwsSecretsManagerBackend};
+use crate::aws::{AwsBackend, AwsConfig};
 use crate::{Backend, Key};
 
 /// moto's endpoint, `http://127.0.0.1:<port>`.
@@ -30,7 +30,7 @@ pub fn moto_config() -> AwsConfig {
 }
 
 async fn connect(config: &AwsConfig) -> Arc<dyn Backend> {
-    match AwsSecretsManagerBackend::connect(config).await {
+    match AwsBackend::connect(config).await {
         Ok(backend) => Arc::new(backend),
         Err(error) => panic!("cannot set up the AWS backend for moto: {error}"),
     }
