@@ -30,22 +30,11 @@ use support::{
 
 fn main() {
     let contenders = support::contenders();
-    let (seconds, concurrency, rounds) = (&contenders.shape).into();
-    let workload = lifecycle();
-    println!(
-        "lifecycle (create, read, delete): {rounds} rounds of {seconds} s per target, \
-         {concurrency} connections, one server thread each"
+    contenders.compare("lifecycle (create, read, delete)", &lifecycle());
+    backends(
+        contenders.shape.seconds,
+        env_number("BENCH_BACKEND_CONCURRENCY", 4),
     );
-    support::compare(
-        &contenders.bare,
-        &contenders.credbridge,
-        &workload,
-        concurrency,
-        seconds,
-        rounds,
-    );
-
-    backends(seconds, env_number("BENCH_BACKEND_CONCURRENCY", 4));
 }
 
 fn lifecycle() -> Workload {

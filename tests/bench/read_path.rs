@@ -29,7 +29,6 @@ fn resident_bytes() -> u64 {
 
 fn main() {
     let contenders = support::contenders();
-    let (seconds, concurrency, rounds) = (&contenders.shape).into();
 
     // One stored credential, created through the API as Skyvern creates it.
     let client_runtime = client_runtime();
@@ -41,18 +40,7 @@ fn main() {
         format!("{BASE}/{}", id_of(answer.body))
     });
 
-    println!(
-        "read path: {rounds} rounds of {seconds} s per target, {concurrency} connections, \
-         one server thread each"
-    );
-    support::compare(
-        &contenders.bare,
-        &contenders.credbridge,
-        &Workload::Read { path },
-        concurrency,
-        seconds,
-        rounds,
-    );
+    contenders.compare("read path", &Workload::Read { path });
 
     // Memory: resident growth per stored credential in the memory backend.
     let backend = MemoryBackend::default();

@@ -480,12 +480,12 @@ pub fn bare_handler() -> ServerThread {
     let created = Bytes::from(serde_json::to_vec(&json!({ "id": id })).unwrap());
     let read = Bytes::from(serde_json::to_vec(&stored).unwrap());
     let deleted = Bytes::from(serde_json::to_vec(&json!({ "id": id, "deleted": true })).unwrap());
+    let expected: &'static str = format!("Bearer {TOKEN}").leak();
     spawn_server(move |listener| async move {
         let answer = |body: Bytes| {
             move |headers: HeaderMap| {
                 let body = body.clone();
                 async move {
-                    let expected = format!("Bearer {TOKEN}");
                     let authorized = headers
                         .get(header::AUTHORIZATION)
                         .is_some_and(|value| value.as_bytes() == expected.as_bytes());
@@ -515,68 +515,13 @@ pub fn install_logging(settings: &Settings) -> credbridge::telemetry::WriterGuar
     credbridge::telemetry::init_to(&settings.log, std::io::sink(), false).unwrap()
 }
 
-/// Runs the bare handler and credbridge in turn, `rounds` times, and prints each run and
-/// Runs the bare handler and credbridge in turn, `rounds` times as fast as each answers,
-/// then once paced at `BENCH_RATE` requests a second (default 20000), and prints each run
-/// and how much of the bare handler's work per server CPU second credbridge does.
-///
-/// The paced round is the fairer comparison of cost: going as fast as it can, the slower
-/// server keeps the load generator waiting, and each answer then pays the kernel for
-/// waking it; at the same rate, below what either can serve, both pay alike.
-pub fn compare(
-    bare: &ServerThread,
-    credbridge: &ServerThread,
-    workload: &Workload,
-    concurrency: u64,
-    seconds: u64,
-    rounds: u64,
-) {
-    let client = client_runtime();
-    let rate = env_number("BENCH_RATE", 20_000);
-    let mut ratios = Vec::new();
-    let mut paced_ratio = 0.0;
-    for round in 1..=rounds + 1 {
-        let paced = (round > rounds).then_some(rate);
-        match paced {
-            None => println!("round {round}: as fast as each server answers"),
-            Some(rate) => println!("round {round}: paced at {rate} requests/s"),
-        }
-        let baseline = client.block_on(run(bare, workload, concurrency, seconds, paced));
-        baseline.print("bare axum handler");
-        let measured = client.block_on(run(credbridge, workload, concurrency, seconds, paced));
-        measured.print("credbridge (memory)");
-        let ratio = baseline.cpu_per_request() / measured.cpu_per_request();
-        println!(
-            "  credbridge does {ratio:.2} of the bare handler's requests per server CPU second"
-        );
-        match paced {
-            None => ratios.push(ratio),
-            Some(_) => paced_ratio = ratio,
-        }
-    }
-    ratios.sort_by(f64::total_cmp);
-    println!(
-        "credbridge / bare handler, requests per server CPU second: {:.2} to {:.2} (median {:.2}) \
-         as fast as each answers; {paced_ratio:.2} at {rate} requests/s",
-        ratios[0],
-        ratios[ratios.len() - 1],
-        ratios[ratios.len() / 2]
-    );
-}
-
 /// How a benchmark run is shaped, from `BENCH_SECONDS` (5), `BENCH_CONCURRENCY` (32) and
 /// `BENCH_ROUNDS` (3).
+#[derive(Clone, Copy)]
 pub struct Shape {
     pub seconds: u64,
     pub concurrency: u64,
     pub rounds: u64,
-}
-
-impl From<&Shape> for (u64, u64, u64) {
-    /// Seconds, concurrency, rounds.
-    fn from(shape: &Shape) -> Self {
-        (shape.seconds, shape.concurrency, shape.rounds)
-    }
 }
 
 /// What both benchmarks compare: a bare handler, and credbridge with its defaults on the
@@ -600,5 +545,59 @@ pub fn contenders() -> Contenders {
         bare: bare_handler(),
         credbridge: credbridge(memory),
         _logging: logging,
+    }
+}
+
+impl Contenders {
+    /// Prints `title` and the run's shape, then runs the bare handler and credbridge in
+    /// turn, `rounds` times as fast as each answers, then once paced at `BENCH_RATE`
+    /// requests a second (default 20000), and prints each run and how much of the bare
+    /// handler's work per server CPU second credbridge does.
+    ///
+    /// The paced round compares the two at one rate, below what either can serve: going as
+    /// fast as it can, the slower server keeps the load generator waiting, and waking it
+    /// costs that server kernel time the faster one pays less often.
+    pub fn compare(&self, title: &str, workload: &Workload) {
+        let Shape {
+            seconds,
+            concurrency,
+            rounds,
+        } = self.shape;
+        println!(
+            "{title}: {rounds} rounds of {seconds} s per target, {concurrency} connections, \
+             one server thread each"
+        );
+        let client = client_runtime();
+        let rate = env_number("BENCH_RATE", 20_000);
+        let mut ratios = Vec::new();
+        let mut paced_ratio = 0.0;
+        for round in 1..=rounds + 1 {
+            let paced = (round > rounds).then_some(rate);
+            match paced {
+                None => println!("round {round}: as fast as each server answers"),
+                Some(rate) => println!("round {round}: paced at {rate} requests/s"),
+            }
+            let baseline = client.block_on(run(&self.bare, workload, concurrency, seconds, paced));
+            baseline.print("bare axum handler");
+            let measured =
+                client.block_on(run(&self.credbridge, workload, concurrency, seconds, paced));
+            measured.print("credbridge (memory)");
+            let ratio = baseline.cpu_per_request() / measured.cpu_per_request();
+            println!(
+                "  credbridge does {ratio:.2} of the bare handler's requests per server CPU second"
+            );
+            match paced {
+                None => ratios.push(ratio),
+                Some(_) => paced_ratio = ratio,
+            }
+        }
+        ratios.sort_by(f64::total_cmp);
+        println!(
+            "credbridge / bare handler, requests per server CPU second: {:.2} to {:.2} (median {:.2}) \
+             as fast as each answers; {paced_ratio:.2} at {rate} requests/s",
+            ratios[0],
+            ratios[ratios.len() - 1],
+            ratios[ratios.len() / 2]
+        );
     }
 }
