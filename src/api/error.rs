@@ -3,6 +3,8 @@
 //! Bodies are `{"error": "<stable code>", "message": "<one sentence>"}`. A 5xx body says
 //! what to do in general terms; the detail, which may name backend paths, goes to the log.
 
+use std::sync::Arc;
+
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -39,7 +41,7 @@ pub enum ApiError {
     /// The backend's check failed, for the connection test: whatever the backend said,
     /// this is about the backend, never a missing credential.
     #[error("backend check: {0}")]
-    BackendCheck(std::sync::Arc<BackendError>),
+    BackendCheck(Arc<BackendError>),
     /// A stored document that breaks the contract: Skyvern's client would reject it.
     #[error("the stored credential is malformed: {0}")]
     MalformedStored(ContractViolation),
@@ -168,12 +170,12 @@ fn backend_parts(kind: ErrorKind) -> (StatusCode, &'static str, String) {
 }
 
 /// What the request's log line says of an error (see [`observe`](super::observe)): its
-/// stable code, and the detail the body leaves out, which may name backend paths but never
-/// holds a secret.
+/// stable code, and the error itself, whose detail the body leaves out (it may name backend
+/// paths, never a secret). Formatted only when a line that shows it is written.
 #[derive(Debug, Clone)]
 pub struct Failure {
     pub code: &'static str,
-    pub detail: String,
+    pub error: Arc<ApiError>,
 }
 
 impl IntoResponse for ApiError {
@@ -211,7 +213,7 @@ impl IntoResponse for ApiError {
         }
         response.extensions_mut().insert(Failure {
             code,
-            detail: self.to_string(),
+            error: Arc::new(self),
         });
         response
     }

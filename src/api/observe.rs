@@ -115,14 +115,14 @@ fn log_request(
     match response.extensions().get::<Failure>() {
         Some(failure) if status >= 500 => tracing::error!(
             %method, path, status, latency_ms, request_id,
-            code = failure.code, error = %failure.detail, "request failed"
+            code = failure.code, error = %failure.error, "request failed"
         ),
         Some(failure) => {
             tracing::info!(
                 %method, path, status, latency_ms, request_id,
                 code = failure.code, "request refused"
             );
-            tracing::debug!(request_id, error = %failure.detail, "why the request was refused");
+            tracing::debug!(request_id, error = %failure.error, "why the request was refused");
         }
         None => tracing::info!(
             %method, path, status, latency_ms, request_id,
