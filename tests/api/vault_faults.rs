@@ -7,13 +7,10 @@
 //! Vault protocol double.
 #![cfg(feature = "vault")]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::{allow_references, assert_error, password, readyz, TestApp};
 use credbridge_adapters::testkit::eventually;
 use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
@@ -23,7 +20,6 @@ use credbridge_adapters::testkit::vault::{
 use credbridge_adapters::testkit::vault_double::VaultDouble;
 use credbridge_adapters::vault::{KvVersion, VaultBackend, VaultConfig};
 use credbridge_adapters::{Backend, ErrorKind};
-use helpers::{allow_references, assert_error, password, readyz, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 

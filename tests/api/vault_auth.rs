@@ -7,13 +7,10 @@
 //! protocol double.
 #![cfg(feature = "vault")]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::{password, readyz, TestApp};
 use credbridge_adapters::testkit::eventually;
 use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
@@ -24,7 +21,6 @@ use credbridge_adapters::vault::{
     AppRoleAuth, KubernetesAuth, KvVersion, TokenAuth, VaultAuth, VaultBackend, VaultConfig,
 };
 use credbridge_adapters::SecretText;
-use helpers::{password, readyz, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
