@@ -2,7 +2,7 @@
 //! create/read/delete cycle of every credential type, refusals included, and over one of
 //! credentials whose fields reference existing Vault secrets.
 //!
-//! Its own test binary: it installs the process-wide subscriber, once, for both tests.
+//! Its own test binary: it installs the process-wide subscriber, once, for all its tests.
 
 #[path = "logs/captured.rs"]
 mod captured;

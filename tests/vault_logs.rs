@@ -14,16 +14,14 @@ mod captured;
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use std::sync::Arc;
-
 use captured::Captured;
 
 use credbridge::config::LogFormat;
 use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
-    connected, documented_policy, unique_prefix, vault_config, TestVault,
+    documented_policy, unique_prefix, vault_config, TestVault,
 };
-use helpers::{password, TestApp};
+use helpers::{password, spawn_on_vault};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -51,14 +49,11 @@ async fn vault_404_and_403_are_logged_once_by_credbridge_at_their_level() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let app = TestApp::spawn(Arc::new(
-        connected(&vault_config(
-            &vault.address,
-            &vault.root_token,
-            "secret",
-            &prefix,
-        ))
-        .await,
+    let app = spawn_on_vault(&vault_config(
+        &vault.address,
+        &vault.root_token,
+        "secret",
+        &prefix,
     ))
     .await;
     let id = app.create_ok(&password()).await;
@@ -91,10 +86,7 @@ async fn vault_404_and_403_are_logged_once_by_credbridge_at_their_level() {
     root.write_policy(&policy, &documented_policy(2, "secret", "elsewhere"))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
-    let denied = TestApp::spawn(Arc::new(
-        connected(&vault_config(&vault.address, &token, "secret", &prefix)).await,
-    ))
-    .await;
+    let denied = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     take(&captured);
     assert_eq!(denied.read(&id).await.status(), StatusCode::BAD_GATEWAY);
     let lines = take(&captured);

@@ -181,6 +181,13 @@ pub fn assert_json(response: &Response) {
     );
 }
 
+/// The app on a Vault backend for `config`, once it has connected.
+#[cfg(feature = "vault")]
+pub async fn spawn_on_vault(config: &credbridge_adapters::vault::VaultConfig) -> TestApp {
+    let backend = credbridge_adapters::testkit::vault::connected(config).await;
+    TestApp::spawn(Arc::new(backend)).await
+}
+
 /// Asserts the status and the `{"error", "message"}` body; returns the message.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
     assert_eq!(response.status(), status, "status");
