@@ -2,40 +2,22 @@
 //! create/read/delete cycle of every credential type, refusals included, and over one of
 //! credentials whose fields reference existing Vault secrets.
 //!
-//! Its own test binary: it installs the process-wide subscriber, once, for both tests.
+//! Its own test binary: it installs the process-wide subscriber, once, for all its tests.
 
+#[path = "logs/captured.rs"]
+mod captured;
+// The helpers of the `api` suite, of which this binary needs a few.
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
+use captured::Captured;
 use credbridge_adapters::memory::MemoryBackend;
 use helpers::TestApp;
 use reqwest::Method;
 use serde_json::json;
-use tracing_subscriber::fmt::MakeWriter;
-
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 const WRONG_TOKEN: &str = "wrong-token-2d8e6b4a0f";
 const SECRETS: [&str; 6] = [
@@ -76,7 +58,7 @@ fn capture() -> &'static Captured {
 /// The log so far, once in-flight spans had a moment to close.
 async fn log_text() -> String {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    String::from_utf8(capture().0.lock().unwrap().clone()).unwrap()
+    String::from_utf8(capture().bytes().clone()).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,53 +7,32 @@
 //! Its own test binary: it installs the process-wide subscriber.
 #![cfg(feature = "vault")]
 
+#[path = "logs/captured.rs"]
+mod captured;
+// The helpers of the `api` suite, of which this binary needs a few.
 #[allow(dead_code)]
 #[path = "api/helpers.rs"]
 mod helpers;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use captured::Captured;
 
 use credbridge::config::LogFormat;
 use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
-    connected, documented_policy, unique_prefix, vault_config, TestVault,
+    documented_policy, unique_prefix, vault_config, TestVault,
 };
-use helpers::{password, TestApp};
+use helpers::{password, spawn_on_vault};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use tracing_subscriber::fmt::MakeWriter;
 
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> MakeWriter<'a> for Captured {
-    type Writer = Captured;
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    /// The JSON lines written since the last call.
-    fn take(&self) -> Vec<Value> {
-        let bytes = std::mem::take(&mut *self.0.lock().unwrap());
-        String::from_utf8(bytes)
-            .unwrap()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
+/// The JSON lines written since the last call.
+fn take(captured: &Captured) -> Vec<Value> {
+    let bytes = std::mem::take(&mut *captured.bytes());
+    String::from_utf8(bytes)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
 }
 
 fn at_level<'a>(lines: &'a [Value], level: &str) -> Vec<&'a Value> {
@@ -70,23 +49,20 @@ async fn vault_404_and_403_are_logged_once_by_credbridge_at_their_level() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let app = TestApp::spawn(Arc::new(
-        connected(&vault_config(
-            &vault.address,
-            &vault.root_token,
-            "secret",
-            &prefix,
-        ))
-        .await,
+    let app = spawn_on_vault(&vault_config(
+        &vault.address,
+        &vault.root_token,
+        "secret",
+        &prefix,
     ))
     .await;
     let id = app.create_ok(&password()).await;
     assert_eq!(app.delete(&id).await.status(), StatusCode::OK);
-    captured.take();
+    take(&captured);
 
     // A read of a deleted credential: Vault answers 404; not an error anywhere.
     assert_eq!(app.read(&id).await.status(), StatusCode::NOT_FOUND);
-    let lines = captured.take();
+    let lines = take(&captured);
     assert!(
         at_level(&lines, "ERROR").is_empty() && at_level(&lines, "WARN").is_empty(),
         "{lines:#?}"
@@ -110,13 +86,10 @@ async fn vault_404_and_403_are_logged_once_by_credbridge_at_their_level() {
     root.write_policy(&policy, &documented_policy(2, "secret", "elsewhere"))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
-    let denied = TestApp::spawn(Arc::new(
-        connected(&vault_config(&vault.address, &token, "secret", &prefix)).await,
-    ))
-    .await;
-    captured.take();
+    let denied = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
+    take(&captured);
     assert_eq!(denied.read(&id).await.status(), StatusCode::BAD_GATEWAY);
-    let lines = captured.take();
+    let lines = take(&captured);
     let errors = at_level(&lines, "ERROR");
     assert_eq!(errors.len(), 1, "{lines:#?}");
     assert_eq!(errors[0]["code"], "backend_permission_denied");

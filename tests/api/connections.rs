@@ -12,7 +12,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 
-use crate::helpers::{eventually, metric, TestApp};
+use credbridge_adapters::testkit::eventually;
+
+use crate::helpers::{metric, TestApp};
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())
@@ -334,8 +336,12 @@ async fn a_connection_that_sends_nothing_is_closed_too() {
     let stream = TcpStream::connect(app.address).await.unwrap();
     let closed = tokio::time::timeout(Duration::from_secs(30), closed_by_server(stream)).await;
     assert_eq!(closed.ok(), Some(Vec::new()));
-    eventually("the closed connection is no longer counted", || async {
-        metric(&app.metrics().await, "credbridge_http_connections") == Some(1.0)
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the closed connection is no longer counted",
+        || async {
+            (metric(&app.metrics().await, "credbridge_http_connections") == Some(1.0)).then_some(())
+        },
+    )
     .await;
 }

@@ -12,9 +12,9 @@ use credbridge_adapters::{Backend, SecretText};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::helpers::{
-    assert_error, audit_lines, eventually, metric, metrics_text, password, secret, TestApp,
-};
+use credbridge_adapters::testkit::eventually;
+
+use crate::helpers::{assert_error, audit_lines, metric, password, secret, TestApp};
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())
@@ -54,8 +54,8 @@ async fn a_changed_token_file_is_picked_up_without_restart() {
     );
 
     std::fs::write(&path, "second-file-token-0123456789\n").unwrap();
-    eventually("the new token works", || async {
-        status_with(&app, "second-file-token-0123456789").await == StatusCode::OK
+    eventually(Duration::from_secs(30), "the new token works", || async {
+        (status_with(&app, "second-file-token-0123456789").await == StatusCode::OK).then_some(())
     })
     .await;
     assert_eq!(
@@ -81,9 +81,14 @@ async fn a_token_file_that_becomes_invalid_drops_that_entry_visibly_and_the_rest
     assert_eq!(ready["tokens"]["last_reload"], Value::Null);
 
     std::fs::write(&path, "short").unwrap();
-    eventually("the invalid file's entry is dropped", || async {
-        status_with(&app, "valid-file-token-0123456789").await == StatusCode::UNAUTHORIZED
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the invalid file's entry is dropped",
+        || async {
+            (status_with(&app, "valid-file-token-0123456789").await == StatusCode::UNAUTHORIZED)
+                .then_some(())
+        },
+    )
     .await;
     assert_eq!(status_with(&app, "short").await, StatusCode::UNAUTHORIZED);
     // The other entries still apply.
@@ -108,9 +113,13 @@ async fn a_token_file_that_becomes_invalid_drops_that_entry_visibly_and_the_rest
     assert_eq!(metric(&text, "credbridge_token_reload_failing"), Some(1.0));
 
     std::fs::write(&path, "fixed-file-token-0123456789").unwrap();
-    eventually("the fixed file applies", || async {
-        status_with(&app, "fixed-file-token-0123456789").await == StatusCode::OK
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the fixed file applies",
+        || async {
+            (status_with(&app, "fixed-file-token-0123456789").await == StatusCode::OK).then_some(())
+        },
+    )
     .await;
     let text = app.metrics().await;
     assert_eq!(
@@ -186,9 +195,11 @@ async fn a_reload_that_removes_every_token_revokes_them_all() {
     reloadable.reload(|settings| {
         settings.as_mut().unwrap().auth.tokens.clear();
     });
-    eventually("every token is revoked", || async {
-        status_with(app, &app.token).await == StatusCode::UNAUTHORIZED
-    })
+    eventually(
+        Duration::from_secs(30),
+        "every token is revoked",
+        || async { (status_with(app, &app.token).await == StatusCode::UNAUTHORIZED).then_some(()) },
+    )
     .await;
     assert_eq!(
         status_with(app, &app.other_token).await,
@@ -204,9 +215,11 @@ async fn a_configuration_that_no_longer_loads_is_visible_and_keeps_the_tokens_in
     let reloadable = Reloadable::spawn().await;
     let app = &reloadable.app;
     reloadable.reload(|settings| *settings = None);
-    eventually("the failed reload shows", || async {
-        app.readyz().await.1["tokens"]["last_reload"] == "failed"
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the failed reload shows",
+        || async { (app.readyz().await.1["tokens"]["last_reload"] == "failed").then_some(()) },
+    )
     .await;
     let (status, ready) = app.readyz().await;
     assert_eq!(
@@ -550,7 +563,7 @@ async fn metrics_count_requests_and_backend_calls_without_ids_or_secrets() {
         .await
         .unwrap();
 
-    let text = metrics_text(&app).await;
+    let text = app.metrics().await;
     for expected in [
         r#"credbridge_http_requests_total{route="/api/v1/credentials/{*id}",method="GET",status="200"} 1"#,
         r#"credbridge_http_requests_total{route="/api/v1/credentials/{*id}",method="GET",status="404"} 1"#,

@@ -181,6 +181,13 @@ pub fn assert_json(response: &Response) {
     );
 }
 
+/// The app on a Vault backend for `config`, once it has connected.
+#[cfg(feature = "vault")]
+pub async fn spawn_on_vault(config: &credbridge_adapters::vault::VaultConfig) -> TestApp {
+    let backend = credbridge_adapters::testkit::vault::connected(config).await;
+    TestApp::spawn(Arc::new(backend)).await
+}
+
 /// Asserts the status and the `{"error", "message"}` body; returns the message.
 pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
     assert_eq!(response.status(), status, "status");
@@ -232,27 +239,95 @@ pub fn secret() -> Value {
     })
 }
 
-/// Sends `method path` byte for byte over a fresh connection (an HTTP client would
-/// normalize `..` and `.` away) and returns the status and the JSON body.
-pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value) {
+/// Settings with `token` as their one token, in the default scope, as `CREDBRIDGE_TOKEN`
+/// gives it.
+pub fn one_token_settings(token: &str) -> Settings {
+    Settings {
+        token: Some(SecretText::new(token)),
+        ..Settings::default()
+    }
+}
+
+/// Serves `app` on a free loopback port, in the background, for the rest of the test;
+/// returns the address.
+pub async fn serve(app: App) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(app.serve(listener, std::future::pending()));
+    address
+}
+
+/// An answer to [`send_raw`], as received.
+pub struct RawResponse {
+    /// 0 when the answer does not start with a status line.
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
+}
+
+/// Sends one HTTP/1.1 request byte for byte over a fresh connection, closed after it (an
+/// HTTP client would normalize `..` and `.` away, and refuse to send what is malformed),
+/// and reads the answer to its end.
+pub async fn send_raw(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> RawResponse {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
-    let request = format!(
-        "{method} {path} HTTP/1.1\r\nhost: {}\r\nauthorization: Bearer {}\r\nconnection: close\r\n\r\n",
-        app.address, app.token
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nhost: {address}\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
     );
-    stream.write_all(request.as_bytes()).await.unwrap();
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.unwrap();
-    let text = String::from_utf8_lossy(&response);
-    let status = text[9..12].parse().unwrap();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = String::from_utf8_lossy(&response)
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let (head, body) = match response.windows(4).position(|window| window == b"\r\n\r\n") {
+        Some(at) => (&response[..at], response[at + 4..].to_vec()),
+        None => (&response[..], Vec::new()),
+    };
+    RawResponse {
+        status,
+        head: String::from_utf8_lossy(head).into_owned(),
+        body,
+    }
+}
+
+/// Sends `method path` with this app's token as [`send_raw`] does, and returns the status
+/// and the JSON body, asserting the answer is JSON.
+pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value) {
+    let authorization = format!("Bearer {}", app.token);
+    let response = send_raw(
+        app.address,
+        method,
+        path,
+        &[("authorization", &authorization)],
+        b"",
+    )
+    .await;
     assert!(
-        head.to_ascii_lowercase()
+        response
+            .head
+            .to_ascii_lowercase()
             .contains("content-type: application/json"),
-        "{head}"
+        "{}",
+        response.head
     );
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    (
+        response.status,
+        serde_json::from_slice(&response.body).unwrap_or(Value::Null),
+    )
 }
 
 /// Lets the scope of the `index`th test token (0: `token`, 1: `other_token`) reference
@@ -267,22 +342,11 @@ pub fn allow_references(settings: &mut Settings, index: usize, patterns: &[Strin
     );
 }
 
-/// The `/metrics` text of an app with metrics on.
-pub async fn metrics_text(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.text().await.unwrap()
-}
-
-/// Reads the audit file until it has `lines` lines (the writer is asynchronous).
+/// Reads the audit file until it has `lines` lines (the writer is asynchronous; the
+/// machine may be loaded).
 pub async fn audit_lines(path: &std::path::Path, lines: usize) -> Vec<Value> {
     credbridge_adapters::testkit::eventually(
-        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(30),
         "the audit lines are written",
         || async {
             let parsed: Vec<Value> = std::fs::read_to_string(path)
@@ -304,23 +368,6 @@ pub async fn readyz(app: &TestApp) -> (StatusCode, Value) {
     let response = app.client.get(url).send().await.unwrap();
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// Polls `check` for up to 30 s; for what happens in the background (reloads, writers,
-/// timeouts), with room for a loaded machine.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 /// The value of the metric line that starts with `series` (name and labels), if present.

@@ -14,9 +14,7 @@ use credbridge_adapters::{CredentialId, Key};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use crate::helpers::{
-    allow_references, assert_error, audit_lines, credit_card, metrics_text, TestApp,
-};
+use crate::helpers::{allow_references, assert_error, audit_lines, credit_card, TestApp};
 
 /// One `#[tokio::test]` per case, against the reference peer `$factory` makes (an
 /// `async fn() -> ReferencePeer`).
@@ -145,10 +143,10 @@ pub async fn references_in_several_fields_resolve_reading_each_entry_once(peer: 
         "credbridge_reference_resolutions_total",
         "outcome=\"ok\"",
     );
-    let before = metrics_text(&app).await;
+    let before = app.metrics().await;
     assert_eq!(sample(&before, &calls), 2.0, "create reads each entry once");
     let read = app.read_ok(&id).await;
-    let after = metrics_text(&app).await;
+    let after = app.metrics().await;
     assert_eq!(sample(&after, &calls), 4.0, "read reads each entry once");
     assert_eq!(sample(&after, &resolved), 10.0, "five references, twice");
 
@@ -405,7 +403,7 @@ pub async fn audit_lines_and_metrics_name_references_never_values(peer: Referenc
         named.sort();
         assert_eq!(named, expected, "{line}");
     }
-    let metrics = metrics_text(&app).await;
+    let metrics = app.metrics().await;
     assert_eq!(
         sample(
             &metrics,

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use credbridge::app::StartupError;
 use credbridge::{App, Settings};
 use credbridge_adapters::memory::{MemoryBackend, MemoryConfig};
-use credbridge_adapters::testkit::document;
+use credbridge_adapters::testkit::{document, eventually};
 use credbridge_adapters::{
     Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
     ReferenceTarget, ReferencedEntry, Scope,
@@ -18,7 +18,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use crate::helpers::{allow_references, assert_error, password, readyz, secret, TestApp};
+use crate::helpers::{
+    allow_references, assert_error, audit_lines, password, readyz, secret, TestApp,
+};
 
 /// A memory backend that can be told to fail, to stall, or to claim persistence.
 #[derive(Default)]
@@ -374,22 +376,11 @@ async fn a_long_or_unusual_client_request_id_is_replaced_by_a_fresh_one() {
         echoed.push(id);
     }
     // The audit line carries the id the response did, never the refused one.
-    let mut logged = Vec::new();
-    crate::helpers::eventually("every audit line is written", || {
-        logged = std::fs::read_to_string(&audit)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| {
-                serde_json::from_str::<Value>(line).unwrap()["request_id"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned()
-            })
-            .collect();
-        let done = logged.len() == cases.len();
-        async move { done }
-    })
-    .await;
+    let logged: Vec<String> = audit_lines(&audit, cases.len())
+        .await
+        .iter()
+        .map(|line| line["request_id"].as_str().unwrap().to_owned())
+        .collect();
     assert_eq!(logged, echoed);
 }
 
@@ -430,17 +421,11 @@ async fn head_on_credential_routes_is_refused_unaudited_and_probes_keep_it() {
     }
     // The create is the only credential operation the audit log saw.
     app.read_ok(&id).await;
-    let mut lines = Vec::new();
-    crate::helpers::eventually("the audit lines are written", || {
-        lines = std::fs::read_to_string(&audit)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str::<Value>(line).unwrap()["operation"].clone())
-            .collect::<Vec<_>>();
-        let done = lines.len() >= 2;
-        async move { done }
-    })
-    .await;
+    let lines: Vec<Value> = audit_lines(&audit, 2)
+        .await
+        .iter()
+        .map(|line| line["operation"].clone())
+        .collect();
     assert_eq!(lines, [json!("create"), json!("read")]);
 }
 
@@ -523,7 +508,7 @@ async fn probes_and_connection_tests_share_one_backend_check() {
     // so that all of them arrive while it runs.
     let scraper = reqwest::Client::new();
     let metrics_url = format!("http://{}/metrics", app.address);
-    crate::helpers::eventually("every caller is connected", || {
+    eventually(Duration::from_secs(30), "every caller is connected", || {
         let (scraper, url) = (scraper.clone(), metrics_url.clone());
         async move {
             let text = scraper
@@ -536,6 +521,7 @@ async fn probes_and_connection_tests_share_one_backend_check() {
                 .unwrap();
             crate::helpers::metric(&text, "credbridge_http_connections")
                 .is_some_and(|open| open >= (CALLERS + 1) as f64)
+                .then_some(())
         }
     })
     .await;

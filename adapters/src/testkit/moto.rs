@@ -29,7 +29,8 @@ pub fn moto_config() -> AwsConfig {
     }
 }
 
-async fn connect(config: &AwsConfig) -> Arc<dyn Backend> {
+/// The AWS backend for `config`, a [`moto_config`] changed where a test needs it.
+pub async fn connect(config: &AwsConfig) -> Arc<dyn Backend> {
     match AwsBackend::connect(config).await {
         Ok(backend) => Arc::new(backend),
         Err(error) => panic!("cannot set up the AWS backend for moto: {error}"),

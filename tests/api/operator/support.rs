@@ -1,38 +1,18 @@
-//! What the operator tests share: the binary, configuration files for each backend, and
-//! seeded credentials.
+//! What the operator tests share: configuration files for each backend, and seeded
+//! credentials.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use credbridge_adapters::aws::{AwsBackend, AwsConfig};
-use credbridge_adapters::testkit::document;
+use credbridge_adapters::aws::AwsConfig;
 use credbridge_adapters::testkit::vault::{connected, unique_prefix, vault_config, TestVault};
+use credbridge_adapters::testkit::{document, moto};
 use credbridge_adapters::{Backend, CredentialId, Document, Key, Scope};
 use serde_json::json;
 
-const BINARY: &str = env!("CARGO_BIN_EXE_credbridge");
-
-/// The binary with a clean `CREDBRIDGE_*` and `VAULT_*` environment (the AWS test
-/// credentials `tests/run` exports stay), run from a directory with no configuration file.
-pub fn credbridge(dir: &Path) -> Command {
-    let mut command = Command::new(BINARY);
-    command.current_dir(dir);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CREDBRIDGE_") || key.starts_with("VAULT_") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-/// What a finished command printed.
-pub struct Ran {
-    pub output: Output,
-    pub stdout: String,
-    pub stderr: String,
-}
+use crate::binary::{run, Ran};
 
 impl Ran {
     pub fn success(&self) -> bool {
@@ -42,15 +22,6 @@ impl Ran {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.stdout)
             .unwrap_or_else(|error| panic!("not JSON ({error}): {}\n{}", self.stdout, self.stderr))
-    }
-}
-
-pub fn run(command: &mut Command) -> Ran {
-    let output = command.stdin(Stdio::null()).output().unwrap();
-    Ran {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        output,
     }
 }
 
@@ -103,7 +74,7 @@ pub struct Aws {
 }
 
 pub fn aws() -> Aws {
-    aws_with(&credbridge_adapters::testkit::moto::endpoint(), "")
+    aws_with(&moto::endpoint(), "")
 }
 
 /// Like [`aws`], at any endpoint, with short timeouts and one attempt, so a test aimed at
@@ -125,11 +96,10 @@ pub fn aws_at(endpoint: &str) -> Aws {
 fn aws_with(endpoint: &str, extra: &str) -> Aws {
     let prefix = format!("{}/", unique_prefix());
     let config = AwsConfig {
-        region: Some("us-east-1".to_owned()),
         endpoint_url: Some(endpoint.to_owned()),
         name_prefix: prefix.clone(),
         force_delete_without_recovery: true,
-        ..AwsConfig::default()
+        ..moto::moto_config()
     };
     let toml = format!(
         "[backend]\nkind = \"aws\"\nregion = \"us-east-1\"\nendpoint_url = \"{endpoint}\"\n\
@@ -140,7 +110,7 @@ fn aws_with(endpoint: &str, extra: &str) -> Aws {
 
 impl Aws {
     pub async fn backend(&self) -> Arc<dyn Backend> {
-        Arc::new(AwsBackend::connect(&self.config).await.unwrap())
+        moto::connect(&self.config).await
     }
 }
 
@@ -252,13 +222,4 @@ pub async fn assert_holds(backend: &dyn Backend, scope: &Scope, expected: &[(Key
     for (key, document) in expected {
         assert_eq!(&backend.get(key).await.unwrap(), document, "{key}");
     }
-}
-
-/// A loopback port nothing listens on.
-pub fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -5,19 +5,17 @@
 //! starts and names in `CREDBRIDGE_TEST_AWS_ENDPOINT`, behind a proxy the tests can cut.
 #![cfg(feature = "aws")]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use credbridge::Settings;
-use credbridge_adapters::aws::{AwsBackend, AwsConfig};
-use credbridge_adapters::testkit::moto::{endpoint as moto_endpoint, moto_config, AwsEntries};
+use credbridge_adapters::aws::AwsConfig;
+use credbridge_adapters::testkit::moto::{
+    self, endpoint as moto_endpoint, moto_config, AwsEntries,
+};
 use credbridge_adapters::testkit::references::target_of;
-use credbridge_adapters::testkit::{unique_scope, ExistingEntries};
+use credbridge_adapters::testkit::{eventually, unique_scope, ExistingEntries};
 use credbridge_adapters::{Backend, ErrorKind, UnusableValue};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -25,7 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
 use tokio::task::{JoinHandle, JoinSet};
 
-use helpers::{allow_references, assert_error, eventually, password, TestApp};
+use crate::helpers::{allow_references, assert_error, password, TestApp};
 
 fn moto_address() -> SocketAddr {
     let endpoint = moto_endpoint();
@@ -40,12 +38,12 @@ fn moto_address() -> SocketAddr {
 /// The AWS backend with the default timeouts and retries, pointed at `endpoint`, under a
 /// prefix of its own.
 async fn backend_at(endpoint: &str, name_prefix: &str) -> Arc<dyn Backend> {
-    let config = AwsConfig {
+    moto::connect(&AwsConfig {
         endpoint_url: Some(endpoint.to_owned()),
         name_prefix: name_prefix.to_owned(),
         ..moto_config()
-    };
-    Arc::new(AwsBackend::connect(&config).await.unwrap())
+    })
+    .await
 }
 
 fn unique_prefix() -> String {
@@ -132,15 +130,6 @@ async fn timed<T>(call: impl std::future::Future<Output = T>) -> (T, Duration) {
     (output, started.elapsed())
 }
 
-async fn readyz(app: &TestApp) -> StatusCode {
-    app.client
-        .get(format!("http://{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
-
 /// Sends one Secrets Manager call to moto directly, signed as moto accepts.
 async fn moto_call(target: &str, body: Value) -> Value {
     let response = reqwest::Client::new()
@@ -191,15 +180,17 @@ async fn endpoint_down_is_503_within_the_timeout_and_recovers_without_restart() 
         )
         .await;
     }
-    assert_eq!(readyz(&app).await, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(app.readyz().await.0, StatusCode::SERVICE_UNAVAILABLE);
 
     // The same app, the same client: nothing restarted.
     proxy.restore().await;
     assert_eq!(app.read_ok(&id).await["password"], body["password"]);
     // The check result is shared for a second, so readiness follows shortly after.
-    eventually("the service is ready again", || async {
-        readyz(&app).await == StatusCode::OK
-    })
+    eventually(
+        Duration::from_secs(30),
+        "the service is ready again",
+        || async { (app.readyz().await.0 == StatusCode::OK).then_some(()) },
+    )
     .await;
     let second = app.create_ok(&body).await;
     assert_eq!(app.delete(&second).await.status(), StatusCode::OK);
@@ -334,8 +325,7 @@ async fn created_secrets_carry_the_name_tags_and_description() {
         tags: [("team".to_owned(), "automation".to_owned())].into(),
         ..moto_config()
     };
-    let backend = Arc::new(AwsBackend::connect(&config).await.unwrap());
-    let app = TestApp::spawn(backend).await;
+    let app = TestApp::spawn(moto::connect(&config).await).await;
     let body = password();
     let id = app.create_ok(&body).await;
 

@@ -6,14 +6,12 @@
 //! Prometheus is Debian's, unpacked by tests/run, which names it in
 //! `CREDBRIDGE_TEST_PROMETHEUS`; the rules' own unit tests run there with promtool.
 
-#[allow(dead_code)]
-#[path = "../api/helpers.rs"]
-mod helpers;
 mod pack;
 mod peers;
 
 use std::time::{Duration, Instant};
 
+use credbridge_adapters::testkit::eventually;
 use pack::{Expression, Promise};
 use peers::{Credbridge, Prometheus, PrometheusApi, JOB, TOKEN};
 use serde_json::{json, Value};
@@ -196,9 +194,9 @@ async fn send_every_kind_of_traffic(credbridge: &Credbridge) {
     assert_eq!(status(client.get(base).bearer_auth(TOKEN)).await, 200);
     let mut ids = Vec::new();
     for body in [
-        helpers::password(),
-        helpers::credit_card(),
-        helpers::secret(),
+        crate::helpers::password(),
+        crate::helpers::credit_card(),
+        crate::helpers::secret(),
     ] {
         let response = client
             .post(base)
@@ -239,7 +237,7 @@ async fn send_every_kind_of_traffic(credbridge: &Credbridge) {
     assert_eq!(status(invalid).await, 422);
     // A reference this bridge may not read: refused (422), and counted as a resolution
     // that failed, which CredbridgeReferencesUnresolved watches.
-    let mut referencing = helpers::secret();
+    let mut referencing = crate::helpers::secret();
     referencing["secret_value"] = json!("ref+vault://secret/apps/shop#password");
     let refused = client.post(base).bearer_auth(TOKEN).json(&referencing);
     assert_eq!(status(refused).await, 422);
@@ -256,14 +254,12 @@ async fn send_every_kind_of_traffic(credbridge: &Credbridge) {
     );
 
     credbridge.sighup();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while status(client.get(base).bearer_auth(TOKEN)).await != 200 {
-        assert!(
-            Instant::now() < deadline,
-            "credbridge stopped serving after SIGHUP"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "credbridge serves after SIGHUP",
+        || async { (status(client.get(base).bearer_auth(TOKEN)).await == 200).then_some(()) },
+    )
+    .await;
 
     // Last: past its failure budget, this address is refused everything with 429.
     assert_eq!(status(client.get(base)).await, 401);

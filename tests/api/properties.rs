@@ -4,13 +4,13 @@
 
 use std::sync::Arc;
 
-use credbridge::config::{AuthSettings, RateLimitSettings, TokenSettings};
-use credbridge::{App, Settings};
+use credbridge::App;
 use credbridge_adapters::memory::MemoryBackend;
-use credbridge_adapters::{Backend, Scope, SecretText};
+use credbridge_adapters::{Backend, Scope};
 use proptest::prelude::*;
 use serde_json::Value;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{one_token_settings, send_raw, serve};
 
 const TOKEN: &str = "property-token-0123456789";
 
@@ -39,31 +39,12 @@ fn start_server() -> Server {
         .build()
         .unwrap();
     let backend = Arc::new(MemoryBackend::default());
-    let settings = Settings {
-        auth: AuthSettings {
-            tokens: vec![TokenSettings {
-                token: Some(SecretText::new(TOKEN)),
-                scope: "default".into(),
-                ..TokenSettings::default()
-            }],
-            ..AuthSettings::default()
-        },
-        rate_limit: RateLimitSettings {
-            enabled: false,
-            ..RateLimitSettings::default()
-        },
-        http: credbridge::config::HttpSettings {
-            max_body_bytes: 4096,
-            ..Default::default()
-        },
-        ..Settings::default()
-    };
+    let mut settings = one_token_settings(TOKEN);
+    settings.rate_limit.enabled = false;
+    settings.http.max_body_bytes = 4096;
     let app = App::with_backend(&settings, backend.clone() as Arc<dyn Backend>).unwrap();
-    let listener = runtime
-        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-        .unwrap();
-    let address = listener.local_addr().unwrap();
-    runtime.spawn(app.serve(listener, std::future::pending()));
+    // Spawned from inside the runtime, the server stays on it after `block_on` returns.
+    let address = runtime.block_on(serve(app));
     Server {
         runtime,
         address,
@@ -80,36 +61,18 @@ fn send(
     authorized: bool,
 ) -> (u16, Vec<u8>) {
     let server = server();
-    server.runtime.block_on(async {
-        let mut stream = tokio::net::TcpStream::connect(server.address)
-            .await
-            .unwrap();
-        let mut head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\ncontent-length: {}\r\n",
-            body.len()
-        );
-        if authorized {
-            head.push_str(&format!("authorization: Bearer {TOKEN}\r\n"));
-        }
-        if let Some(value) = content_type {
-            head.push_str(&format!("content-type: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await.unwrap();
-        stream.write_all(body).await.unwrap();
-        let mut response = Vec::new();
-        stream.read_to_end(&mut response).await.unwrap();
-        let text = String::from_utf8_lossy(&response);
-        let status = text
-            .get(9..12)
-            .and_then(|code| code.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .windows(4)
-            .position(|window| window == b"\r\n\r\n")
-            .map_or_else(Vec::new, |at| response[at + 4..].to_vec());
-        (status, body)
-    })
+    let authorization = format!("Bearer {TOKEN}");
+    let mut headers = Vec::new();
+    if authorized {
+        headers.push(("authorization", authorization.as_str()));
+    }
+    if let Some(value) = content_type {
+        headers.push(("content-type", value));
+    }
+    let response = server
+        .runtime
+        .block_on(send_raw(server.address, method, path, &headers, body));
+    (response.status, response.body)
 }
 
 fn stored() -> usize {

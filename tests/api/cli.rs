@@ -1,45 +1,23 @@
 //! The `credbridge` binary as an operator runs it.
 
-use std::net::TcpListener;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
+use credbridge_adapters::testkit::eventually;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_credbridge");
+use crate::binary::{free_port, run, Ran};
 
 /// The binary with a clean `CREDBRIDGE_*` environment, run from the repository root so
 /// the shipped `config/credbridge.toml` is the file it reads.
 fn credbridge() -> Command {
-    let mut command = Command::new(BINARY);
-    command.current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("CREDBRIDGE_") || key.starts_with("VAULT_") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command
-}
-
-fn run(command: &mut Command) -> (Output, String, String) {
-    let output = command.stdin(Stdio::null()).output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output, stdout, stderr)
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    crate::binary::credbridge(Path::new(env!("CARGO_MANIFEST_DIR")))
 }
 
 #[test]
 fn version_prints_the_package_version() {
-    let (output, stdout, _) = run(credbridge().arg("--version"));
+    let Ran { output, stdout, .. } = run(credbridge().arg("--version"));
     assert!(output.status.success());
     assert_eq!(
         stdout.trim(),
@@ -48,7 +26,7 @@ fn version_prints_the_package_version() {
 }
 
 /// Runs `hash-token` with `input` on standard input.
-fn hash_token(input: &[u8]) -> (Output, String, String) {
+fn hash_token(input: &[u8]) -> Ran {
     let mut child = credbridge()
         .arg("hash-token")
         .stdin(Stdio::piped())
@@ -58,15 +36,12 @@ fn hash_token(input: &[u8]) -> (Output, String, String) {
         .unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(input).unwrap();
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
-    (output, stdout, stderr)
+    Ran::from_output(child.wait_with_output().unwrap())
 }
 
 #[test]
 fn hash_token_prints_the_sha256_of_standard_input() {
-    let (output, stdout, _) = hash_token(b"hash-me-please-0123456789\n");
+    let Ran { output, stdout, .. } = hash_token(b"hash-me-please-0123456789\n");
     assert!(output.status.success());
     // `printf %s hash-me-please-0123456789 | sha256sum`
     assert_eq!(
@@ -77,7 +52,11 @@ fn hash_token_prints_the_sha256_of_standard_input() {
 
 #[test]
 fn hash_token_refuses_a_token_shorter_than_16_characters() {
-    let (output, stdout, stderr) = hash_token(b"test\n");
+    let Ran {
+        output,
+        stdout,
+        stderr,
+    } = hash_token(b"test\n");
     assert!(!output.status.success());
     assert!(stdout.is_empty(), "{stdout}");
     assert!(stderr.contains("at least 16 characters"), "{stderr}");
@@ -107,8 +86,11 @@ scope = "b""#,
     for (toml, expected) in cases {
         let path = dir.path().join("credbridge.toml");
         std::fs::write(&path, toml).unwrap();
-        let (output, stdout, stderr) =
-            run(credbridge().arg("--config").arg(&path).arg("check-config"));
+        let Ran {
+            output,
+            stdout,
+            stderr,
+        } = run(credbridge().arg("--config").arg(&path).arg("check-config"));
         assert!(!output.status.success(), "{toml}");
         assert!(stderr.contains(expected), "{stderr}");
         assert!(!format!("{stdout}{stderr}").contains("listed-twice-token"));
@@ -117,14 +99,18 @@ scope = "b""#,
 
 #[test]
 fn hash_token_refuses_empty_input() {
-    let (output, _, stderr) = run(credbridge().arg("hash-token"));
+    let Ran { output, stderr, .. } = run(credbridge().arg("hash-token"));
     assert!(!output.status.success());
     assert!(stderr.contains("no token"), "{stderr}");
 }
 
 #[test]
 fn check_config_prints_the_effective_config_with_secrets_redacted() {
-    let (output, stdout, stderr) = run(credbridge()
+    let Ran {
+        output,
+        stdout,
+        stderr,
+    } = run(credbridge()
         .arg("check-config")
         .env("CREDBRIDGE_TOKEN", "cli-test-token-0123456789")
         .env("CREDBRIDGE_HTTP__REQUEST_TIMEOUT", "3s"));
@@ -149,7 +135,7 @@ fn check_config_names_the_key_at_fault() {
         ("CREDBRIDGE_LISTEN", "not-an-address", "listen"),
     ];
     for (key, value, named) in cases {
-        let (output, _, stderr) = run(credbridge().arg("check-config").env(key, value));
+        let Ran { output, stderr, .. } = run(credbridge().arg("check-config").env(key, value));
         assert!(!output.status.success(), "{key}={value} was accepted");
         assert!(
             stderr.to_lowercase().contains(named),
@@ -161,7 +147,7 @@ fn check_config_names_the_key_at_fault() {
 #[test]
 fn a_misspelt_variable_is_refused_by_name_by_check_config_and_serve() {
     for command in ["check-config", "serve"] {
-        let (output, _, stderr) = run(credbridge()
+        let Ran { output, stderr, .. } = run(credbridge()
             .arg(command)
             .env("CREDBRIDGE_LISTEN", "127.0.0.1:0")
             .env("CREDBRIDGE_RATE_LIMIT__PER_TOKEN_PER_SECONDS", "50"));
@@ -218,7 +204,8 @@ fn a_misspelt_variable_inside_the_backend_is_refused_by_its_own_name() {
         ),
     ];
     for (envs, named) in cases {
-        let (output, _, stderr) = run(credbridge().arg("check-config").envs(envs.iter().copied()));
+        let Ran { output, stderr, .. } =
+            run(credbridge().arg("check-config").envs(envs.iter().copied()));
         assert!(!output.status.success(), "{envs:?} was accepted");
         assert!(
             stderr.contains(&format!(
@@ -240,7 +227,7 @@ fn a_misspelt_key_inside_the_backend_in_a_file_is_named_in_full() {
         "[backend]\nkind = \"vault\"\n[backend.auth]\nmethod = \"approle\"\nrole_id = \"r\"\nsecretid = \"s\"\n",
     )
     .unwrap();
-    let (output, _, stderr) = run(credbridge()
+    let Ran { output, stderr, .. } = run(credbridge()
         .env("CREDBRIDGE_BACKEND__ADDRESS", "http://127.0.0.1:8200")
         .arg("--config")
         .arg(&config)
@@ -260,7 +247,7 @@ fn an_unknown_key_in_a_file_is_still_refused_with_service_links_present() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("credbridge.toml");
     std::fs::write(&config, "port = 8080\n").unwrap();
-    let (output, _, stderr) = run(credbridge()
+    let Ran { output, stderr, .. } = run(credbridge()
         .envs(KUBERNETES_SERVICE_LINKS)
         .arg("--config")
         .arg(&config)
@@ -274,7 +261,7 @@ fn an_unknown_key_in_a_file_is_still_refused_with_service_links_present() {
 
 #[test]
 fn an_explicit_config_file_must_exist() {
-    let (output, _, stderr) =
+    let Ran { output, stderr, .. } =
         run(credbridge().args(["--config", "/nonexistent/credbridge.toml", "check-config"]));
     assert!(!output.status.success());
     assert!(
@@ -289,7 +276,7 @@ fn every_example_config_is_valid() {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|ext| ext == "toml") {
-            let (output, _, stderr) = run(credbridge()
+            let Ran { output, stderr, .. } = run(credbridge()
                 .arg("--config")
                 .arg(&path)
                 .arg("check-config")
@@ -303,7 +290,7 @@ fn every_example_config_is_valid() {
 
 #[test]
 fn serve_refuses_a_persistent_backend_without_a_token() {
-    let (output, _, stderr) = run(credbridge()
+    let Ran { output, stderr, .. } = run(credbridge()
         .env("CREDBRIDGE_BACKEND__KIND", "vault")
         .env("VAULT_TOKEN", "a-vault-token-but-no-credbridge-token")
         .arg("serve"));
@@ -325,15 +312,11 @@ fn spawn(envs: &[(&str, &str)], args: &[&str]) -> tokio::process::Child {
 
 /// Waits until `/healthz` answers on `port`.
 async fn wait_until_serving(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
     let url = format!("http://127.0.0.1:{port}/healthz");
-    while reqwest::get(&url).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "credbridge did not start serving"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(20), "credbridge serves", || async {
+        reqwest::get(&url).await.ok().map(drop)
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -476,11 +459,18 @@ async fn serves_beside_the_service_links_of_a_service_named_credbridge() {
     );
 
     // The configuration in force is the one without them.
-    let (output, with_links, _) = run(credbridge()
+    let Ran {
+        output,
+        stdout: with_links,
+        ..
+    } = run(credbridge()
         .envs(KUBERNETES_SERVICE_LINKS)
         .arg("check-config"));
     assert!(output.status.success());
-    let (_, without_links, _) = run(credbridge().arg("check-config"));
+    let Ran {
+        stdout: without_links,
+        ..
+    } = run(credbridge().arg("check-config"));
     assert_eq!(with_links, without_links);
 }
 
@@ -534,15 +524,11 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
             .unwrap()
             .success());
     };
-    let eventually = |token: &'static str, expected: u16, what: &'static str| {
+    let answers = |token: &'static str, expected: u16, what: &'static str| {
         let status = &status;
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            while status(token).await != expected {
-                assert!(Instant::now() < deadline, "SIGHUP: {what}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        eventually(Duration::from_secs(20), what, move || async move {
+            (status(token).await == expected).then_some(())
+        })
     };
 
     // A file that no longer parses cannot say what the operator meant: the token in
@@ -556,19 +542,19 @@ async fn sighup_reloads_the_tokens_from_the_config_file() {
     // and the token no longer listed is revoked, leaving none.
     std::fs::write(&config, "token = \"short\"\n").unwrap();
     hangup();
-    eventually(
+    answers(
         "before-reload-token-0123",
         401,
-        "the old token was not revoked",
+        "SIGHUP: the old token is revoked",
     )
     .await;
 
     std::fs::write(&config, "token = \"after-reload-token-0123\"\n").unwrap();
     hangup();
-    eventually(
+    answers(
         "after-reload-token-0123",
         200,
-        "the new token was not applied",
+        "SIGHUP: the new token applies",
     )
     .await;
     assert_eq!(status("before-reload-token-0123").await, 401);
@@ -599,7 +585,7 @@ async fn plain_http_on_a_non_loopback_address_is_warned_about() {
 
 #[test]
 fn check_config_applies_the_backends_own_rules() {
-    let (output, _, stderr) = run(credbridge()
+    let Ran { output, stderr, .. } = run(credbridge()
         .arg("check-config")
         .env("CREDBRIDGE_TOKEN", "backend-check-token-0123")
         .env("CREDBRIDGE_BACKEND__KIND", "vault")
@@ -612,7 +598,7 @@ fn check_config_applies_the_backends_own_rules() {
     );
     assert!(!stderr.contains("vault-token-never-printed"));
 
-    let (output, _, stderr) = run(credbridge()
+    let Ran { output, stderr, .. } = run(credbridge()
         .arg("check-config")
         .env("CREDBRIDGE_TOKEN", "backend-check-token-0123")
         .env("CREDBRIDGE_BACKEND__KIND", "aws")
@@ -671,7 +657,7 @@ async fn serve_starts_while_vault_is_unreachable_and_says_why_it_is_not_ready() 
 
 #[test]
 fn serve_fails_at_once_on_a_vault_configuration_mistake() {
-    let (output, _, stderr) = run(credbridge()
+    let Ran { output, stderr, .. } = run(credbridge()
         .arg("serve")
         .env("CREDBRIDGE_TOKEN", "vault-mistake-token-0123456789")
         .env("CREDBRIDGE_BACKEND__KIND", "vault")
@@ -683,7 +669,7 @@ fn serve_fails_at_once_on_a_vault_configuration_mistake() {
 
 #[test]
 fn the_test_suites_variables_are_not_settings() {
-    let (output, _, stderr) = run(credbridge()
+    let Ran { output, stderr, .. } = run(credbridge()
         .arg("check-config")
         .env("CREDBRIDGE_TEST_AWS_ENDPOINT", "http://127.0.0.1:5000")
         .env("CREDBRIDGE_TEST_VAULT_ADDR", "http://127.0.0.1:8200"));

@@ -7,13 +7,10 @@
 //! protocol double.
 #![cfg(feature = "vault")]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::{password, readyz, spawn_on_vault, TestApp};
 use credbridge_adapters::testkit::eventually;
 use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
@@ -24,16 +21,11 @@ use credbridge_adapters::vault::{
     AppRoleAuth, KubernetesAuth, KvVersion, TokenAuth, VaultAuth, VaultBackend, VaultConfig,
 };
 use credbridge_adapters::SecretText;
-use helpers::{password, readyz, TestApp};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 const LOGIN: &str = "auth/approle/login";
 const RENEW: &str = "auth/token/renew-self";
-
-async fn spawn(config: &VaultConfig) -> TestApp {
-    TestApp::spawn(Arc::new(connected(config).await)).await
-}
 
 /// A role of its own under a prefix of its own, holding the documented smallest policy
 /// for that prefix; `settings` as `auth/approle/role/:name` takes them. Returns the
@@ -83,7 +75,7 @@ async fn approle_logs_in_once_renews_then_logs_in_again_before_the_max_ttl() {
     let settings = json!({"token_ttl": "6s", "token_max_ttl": "15s"});
     let (prefix, role_id, secret_id) = approle_role(&bao.admin(), settings).await;
     let started = Instant::now();
-    let app = spawn(&with_auth(
+    let app = spawn_on_vault(&with_auth(
         &bao.address(),
         &prefix,
         approle(&role_id, &secret_id),
@@ -121,7 +113,7 @@ async fn approle_tokens_revoked_under_credbridge_are_replaced_by_a_single_login(
     let (prefix, role_id, secret_id) =
         approle_role(&bao.admin(), json!({"token_ttl": "10m"})).await;
     let app = Arc::new(
-        spawn(&with_auth(
+        spawn_on_vault(&with_auth(
             &bao.address(),
             &prefix,
             approle(&role_id, &secret_id),
@@ -162,7 +154,7 @@ async fn approle_reads_the_secret_id_file_at_login() {
         secret_id_file: Some(file),
         mount: "approle".to_owned(),
     });
-    let app = spawn(&with_auth(&vault.address, &prefix, auth)).await;
+    let app = spawn_on_vault(&with_auth(&vault.address, &prefix, auth)).await;
     app.create_ok(&password()).await;
 }
 
@@ -226,7 +218,7 @@ async fn a_static_token_is_renewed_before_it_expires() {
     let token = root
         .create_token(&[&policy], json!({"ttl": "6s", "renewable": true}))
         .await;
-    let app = spawn(&vault_config(&vault.address, &token, "secret", &prefix)).await;
+    let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
     // Past twice its first TTL, the token works only because it was renewed.
     tokio::time::sleep(Duration::from_secs(13)).await;
@@ -249,7 +241,7 @@ async fn a_token_file_is_read_again_when_the_token_in_it_changes() {
         token: None,
         token_file: Some(file.clone()),
     });
-    let app = spawn(&with_auth(&vault.address, &prefix, auth)).await;
+    let app = spawn_on_vault(&with_auth(&vault.address, &prefix, auth)).await;
     let id = app.create_ok(&password()).await;
 
     // Vault Agent writes a new token and the old one is revoked: the next request succeeds.
@@ -317,7 +309,7 @@ async fn kubernetes_logs_in_with_the_jwt_renews_and_recovers_from_an_early_expir
         kv_version: KvVersion::V2,
         ..with_auth(&double.address(), &unique_prefix(), auth)
     };
-    let app = spawn(&config).await;
+    let app = spawn_on_vault(&config).await;
     let id = app.create_ok(&password()).await;
     assert_eq!(double.logins("kubernetes"), 1);
 

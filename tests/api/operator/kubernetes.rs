@@ -12,7 +12,8 @@ use std::path::{Path, PathBuf};
 
 use serde_norway::Value;
 
-use crate::support::{credbridge, run, TOKEN};
+use super::support::TOKEN;
+use crate::binary::{credbridge, run};
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))

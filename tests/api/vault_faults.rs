@@ -7,13 +7,10 @@
 //! Vault protocol double.
 #![cfg(feature = "vault")]
 
-#[allow(dead_code)]
-#[path = "api/helpers.rs"]
-mod helpers;
-
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::helpers::{allow_references, assert_error, password, readyz, spawn_on_vault, TestApp};
 use credbridge_adapters::testkit::eventually;
 use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
@@ -23,14 +20,8 @@ use credbridge_adapters::testkit::vault::{
 use credbridge_adapters::testkit::vault_double::VaultDouble;
 use credbridge_adapters::vault::{KvVersion, VaultBackend, VaultConfig};
 use credbridge_adapters::{Backend, ErrorKind};
-use helpers::{allow_references, assert_error, password, readyz, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
-
-/// The app on a backend that has connected.
-async fn spawn(config: &VaultConfig) -> TestApp {
-    TestApp::spawn(Arc::new(connected(config).await)).await
-}
 
 /// The app on a backend that may still be connecting.
 async fn spawn_connecting(config: &VaultConfig) -> TestApp {
@@ -85,7 +76,7 @@ async fn until_readyz(app: &TestApp, status: StatusCode, says: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn vault_down_is_503_within_the_timeout_and_recovers_without_a_restart() {
     let double = VaultDouble::start().await;
-    let app = spawn(&double_config(&double)).await;
+    let app = spawn_on_vault(&double_config(&double)).await;
     let id = app.create_ok(&password()).await;
 
     double.stop().await;
@@ -119,7 +110,7 @@ async fn vault_down_is_503_within_the_timeout_and_recovers_without_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vault_slower_than_the_request_timeout_is_503_in_time() {
     let double = VaultDouble::start().await;
-    let app = spawn(&double_config(&double)).await;
+    let app = spawn_on_vault(&double_config(&double)).await;
     let id = app.create_ok(&password()).await;
 
     double.set_delay(Duration::from_secs(5));
@@ -143,7 +134,7 @@ async fn a_vault_slower_than_the_request_timeout_is_503_in_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealed_vault_is_503_and_fails_readiness_until_unsealed() {
     let bao = Bao::start().await;
-    let app = spawn(&bao_config(&bao)).await;
+    let app = spawn_on_vault(&bao_config(&bao)).await;
     let id = app.create_ok(&password()).await;
     assert_eq!(readyz(&app).await.0, StatusCode::OK);
 
@@ -239,7 +230,7 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
     let token = root.create_token(&[&policy], json!({})).await;
 
     // A credential stored under `outside` by someone else.
-    let owner = spawn(&vault_config(
+    let owner = spawn_on_vault(&vault_config(
         &vault.address,
         &vault.root_token,
         "secret",
@@ -249,7 +240,7 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
     let id = owner.create_ok(&password()).await;
 
     // credbridge configured with a prefix its token's policy does not cover.
-    let app = spawn(&vault_config(&vault.address, &token, "secret", &outside)).await;
+    let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &outside)).await;
     let denied = app.read(&id).await;
     let body = denied.text().await.unwrap();
     assert!(!body.contains("correct horse"), "{body}");
@@ -275,7 +266,7 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
     .await;
 
     // The same token under its own prefix works: the policy, not the token, said no.
-    let fine = spawn(&vault_config(&vault.address, &token, "secret", &allowed)).await;
+    let fine = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &allowed)).await;
     fine.create_ok(&password()).await;
     assert_eq!(readyz(&fine).await.0, StatusCode::OK);
 }
@@ -289,7 +280,7 @@ async fn a_deny_rule_overrides_a_broader_grant() {
     root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
-    let app = spawn(&vault_config(&vault.address, &token, "secret", &prefix)).await;
+    let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let before = app.create_ok(&password()).await;
 
     // Policies apply to tokens already issued: deny one scope's folder.
@@ -332,7 +323,7 @@ async fn a_revoked_static_token_is_502_permission_denied() {
     root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
-    let app = spawn(&vault_config(&vault.address, &token, "secret", &prefix)).await;
+    let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
 
     // Nothing to log in again with: the denial stands, and says so.

@@ -2,9 +2,12 @@
 //! configured address answers `/healthz`.
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::support::{closed_port, credbridge, run_async, ConfigFile, TOKEN};
+use credbridge_adapters::testkit::eventually;
+
+use super::support::{run_async, ConfigFile, TOKEN};
+use crate::binary::{credbridge, free_port, Ran};
 
 /// `credbridge --config CONFIG serve`, killed when dropped; returns once `/healthz` answers
 /// over `scheme`.
@@ -24,18 +27,14 @@ async fn serve(config: &ConfigFile, port: u16, scheme: &str) -> tokio::process::
         .build()
         .unwrap();
     let url = format!("{scheme}://127.0.0.1:{port}/healthz");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client.get(&url).send().await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "credbridge did not start serving"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(Duration::from_secs(30), "credbridge serves", || async {
+        client.get(&url).send().await.ok().map(drop)
+    })
+    .await;
     child
 }
 
-async fn healthcheck(config: &ConfigFile, port: u16, args: &[&str]) -> crate::support::Ran {
+async fn healthcheck(config: &ConfigFile, port: u16, args: &[&str]) -> Ran {
     let mut command = credbridge(config.dir.path());
     command
         .args(["--config", config.arg(), "healthcheck"])
@@ -47,7 +46,7 @@ async fn healthcheck(config: &ConfigFile, port: u16, args: &[&str]) -> crate::su
 #[tokio::test]
 async fn healthy_when_credbridge_answers_on_the_configured_address() {
     let config = ConfigFile::new(&format!("token = \"{TOKEN}\"\n"));
-    let port = closed_port();
+    let port = free_port();
     let ran = healthcheck(&config, port, &[]).await;
     assert!(!ran.success());
     assert!(
@@ -79,7 +78,7 @@ async fn healthy_over_https_whatever_name_the_certificate_has() {
         cert_file.display(),
         key_file.display()
     ));
-    let port = closed_port();
+    let port = free_port();
     let _server = serve(&config, port, "https").await;
     let ran = healthcheck(&config, port, &[]).await;
     assert!(ran.success(), "{}", ran.stderr);
@@ -88,7 +87,7 @@ async fn healthy_over_https_whatever_name_the_certificate_has() {
 #[tokio::test]
 async fn a_server_that_is_not_a_healthy_credbridge_fails() {
     let config = ConfigFile::new(&format!("token = \"{TOKEN}\"\n"));
-    let port = closed_port();
+    let port = free_port();
     let _server = serve(&config, port, "http").await;
     // The credential routes answer, but not with /healthz's body.
     let url = format!("http://127.0.0.1:{port}/api/v1/credentials");
@@ -99,9 +98,9 @@ async fn a_server_that_is_not_a_healthy_credbridge_fails() {
 
 #[tokio::test]
 async fn ready_fails_while_the_backend_does_not_answer_and_live_still_passes() {
-    let unreachable = crate::support::aws_at(&format!("http://127.0.0.1:{}", closed_port()));
+    let unreachable = super::support::aws_at(&format!("http://127.0.0.1:{}", free_port()));
     let config = ConfigFile::new(&format!("token = \"{TOKEN}\"\n{}", unreachable.toml));
-    let port = closed_port();
+    let port = free_port();
     let _server = serve(&config, port, "http").await;
     let ran = healthcheck(&config, port, &[]).await;
     assert!(ran.success(), "{}", ran.stderr);
@@ -115,7 +114,7 @@ async fn ready_fails_while_the_backend_does_not_answer_and_live_still_passes() {
     );
 
     let memory = ConfigFile::new(&format!("token = \"{TOKEN}\"\n"));
-    let port = closed_port();
+    let port = free_port();
     let _server = serve(&memory, port, "http").await;
     assert!(healthcheck(&memory, port, &["--ready"]).await.success());
 }

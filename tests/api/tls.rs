@@ -3,16 +3,18 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use credbridge::config::{AuthSettings, TlsSettings, TokenSettings};
+use credbridge::config::TlsSettings;
 use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
-use credbridge_adapters::SecretText;
+use credbridge_adapters::testkit::eventually;
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
 };
 use tokio_rustls::rustls;
+
+use crate::helpers::{one_token_settings, serve};
 
 const TOKEN: &str = "tls-test-token-0123456789";
 
@@ -87,25 +89,14 @@ async fn spawn(tls: TlsSettings) -> SocketAddr {
 
 async fn spawn_with(tls: TlsSettings, configure: impl FnOnce(&mut Settings)) -> SocketAddr {
     let mut settings = Settings {
-        auth: AuthSettings {
-            tokens: vec![TokenSettings {
-                token: Some(SecretText::new(TOKEN)),
-                scope: "default".into(),
-                ..TokenSettings::default()
-            }],
-            ..AuthSettings::default()
-        },
         tls,
-        ..Settings::default()
+        ..one_token_settings(TOKEN)
     };
     configure(&mut settings);
     settings.validate().unwrap();
     let app = App::with_backend(&settings, Arc::new(MemoryBackend::default())).unwrap();
     assert!(app.tls_enabled());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(app.serve(listener, std::future::pending()));
-    address
+    serve(app).await
 }
 
 fn client(ca_pem: &str, identity: Option<&Issued>) -> reqwest::Client {
@@ -224,14 +215,15 @@ async fn renewed_certificate_files_are_served_without_restart() {
 
     let renewed = pki.issue("renewed", ExtendedKeyUsagePurpose::ServerAuth);
     pki.server_files(&renewed, false);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while presented_certificate(address, &pki.ca_pem).await != der(&renewed.cert_pem) {
-        assert!(
-            Instant::now() < deadline,
-            "the renewed certificate was never served"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the renewed certificate is served",
+        || async {
+            (presented_certificate(address, &pki.ca_pem).await == der(&renewed.cert_pem))
+                .then_some(())
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -263,9 +255,8 @@ async fn start_up_names_the_tls_key_at_fault() {
     let mut tls = pki.server_files(&server, false);
     tls.key_file = Some(pki.path("missing.key"));
     let settings = Settings {
-        token: Some(SecretText::new(TOKEN)),
         tls,
-        ..Settings::default()
+        ..one_token_settings(TOKEN)
     };
     let error = App::with_backend(&settings, Arc::new(MemoryBackend::default()))
         .err()

@@ -3,7 +3,6 @@
 //! on behind a scrape token, and a real Prometheus scraping it with the shipped
 //! configuration and rules.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -12,7 +11,8 @@ use serde_json::{json, Value};
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
-use crate::pack;
+use super::pack;
+use crate::binary::{credbridge, free_port};
 
 pub const TOKEN: &str = "observability-test-token-0123456789";
 pub const SCRAPE_TOKEN: &str = "observability-scrape-token-0123456789";
@@ -21,14 +21,6 @@ pub const JOB: &str = "credbridge";
 
 /// Where tests/run unpacked Debian's prometheus package.
 const PROMETHEUS_VARIABLE: &str = "CREDBRIDGE_TEST_PROMETHEUS";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A child process whose output goes to a file, read back when something fails.
 struct Process {
@@ -106,13 +98,8 @@ impl Credbridge {
             ),
         )
         .unwrap();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_credbridge"));
+        let mut command = Command::from(credbridge(Path::new(env!("CARGO_MANIFEST_DIR"))));
         command.arg("--config").arg(&config).arg("serve");
-        for (key, _) in std::env::vars() {
-            if key.starts_with("CREDBRIDGE_") || key.starts_with("VAULT_") || key == "RUST_LOG" {
-                command.env_remove(key);
-            }
-        }
         let mut process = Process::spawn("credbridge", command, dir.path().join("credbridge.log"));
         let client = reqwest::Client::new();
         let health = format!("http://{address}/healthz");

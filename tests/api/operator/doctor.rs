@@ -6,16 +6,15 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use credbridge::{App, Settings};
+use credbridge::App;
 use credbridge_adapters::memory::MemoryBackend;
 use credbridge_adapters::testkit::random_hex;
-use credbridge_adapters::{Backend, Scope, SecretText};
+use credbridge_adapters::{Backend, Scope};
 use serde_json::{json, Value};
 
-use crate::support::{
-    aws, aws_at, closed_port, credbridge, run_async, test_mount, vault, ConfigFile, Ran, Vault,
-    TOKEN,
-};
+use super::support::{aws, aws_at, run_async, test_mount, vault, ConfigFile, Vault, TOKEN};
+use crate::binary::{credbridge, free_port, Ran};
+use crate::helpers::{one_token_settings, serve};
 
 /// `--config FILE doctor --json ARGS...`.
 async fn doctor(config: &ConfigFile, args: &[&str]) -> Ran {
@@ -154,7 +153,7 @@ async fn an_unreachable_vault_fails_the_backend_check_with_what_to_do() {
     let vault = vault(2).await;
     let toml = vault.toml.replace(
         &vault.vault.address,
-        &format!("http://127.0.0.1:{}", closed_port()),
+        &format!("http://127.0.0.1:{}", free_port()),
     );
     let ran = doctor(&with_token(&toml), &[]).await;
     assert!(!ran.success());
@@ -396,15 +395,12 @@ async fn plain_http_on_a_non_loopback_address_is_a_warning() {
 
 /// A credbridge serving the memory backend with [`TOKEN`], on a loopback port.
 async fn serving() -> SocketAddr {
-    let settings = Settings {
-        token: Some(SecretText::new(TOKEN)),
-        ..Settings::default()
-    };
-    let app = App::with_backend(&settings, Arc::new(MemoryBackend::default())).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(app.serve(listener, std::future::pending()));
-    address
+    let app = App::with_backend(
+        &one_token_settings(TOKEN),
+        Arc::new(MemoryBackend::default()),
+    )
+    .unwrap();
+    serve(app).await
 }
 
 fn memory_with_token() -> ConfigFile {
@@ -484,7 +480,7 @@ async fn an_unreachable_url_a_wrong_path_and_another_server_fail_the_url_check()
     let other = skewed_server(Duration::ZERO, true).await;
     for (url, says) in [
         (
-            format!("http://127.0.0.1:{}/api/v1/credentials", closed_port()),
+            format!("http://127.0.0.1:{}/api/v1/credentials", free_port()),
             "cannot reach",
         ),
         (

@@ -9,10 +9,8 @@ use credbridge_adapters::testkit::unique_scope;
 use credbridge_adapters::testkit::vault::{kv1_root, kv2_root};
 use credbridge_adapters::{Backend, CredentialId, ErrorKind, Key, Scope};
 
-use crate::support::{
-    assert_holds, aws, aws_at, closed_port, credbridge, run_async, seed, tokens_for, vault,
-    ConfigFile, Ran,
-};
+use super::support::{assert_holds, aws, aws_at, run_async, seed, tokens_for, vault, ConfigFile};
+use crate::binary::{credbridge, free_port, Ran};
 
 fn plan(scopes: &[&Scope]) -> Plan {
     Plan {
@@ -138,11 +136,7 @@ async fn the_same_store_twice_is_refused_before_deleting_anything() {
     let mut second = first.config.clone();
     second.max_attempts = 2;
     let source = first.backend().await;
-    let target: Arc<dyn Backend> = Arc::new(
-        credbridge_adapters::aws::AwsBackend::connect(&second)
-            .await
-            .unwrap(),
-    );
+    let target = credbridge_adapters::testkit::moto::connect(&second).await;
     let scope = unique_scope();
     let stored = seed(source.as_ref(), &scope, 3).await;
     let deleting = Plan {
@@ -164,7 +158,7 @@ async fn the_same_store_twice_is_refused_before_deleting_anything() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_target_fails_every_id_and_leaves_the_source_alone() {
     let source = aws().backend().await;
-    let target = aws_at(&format!("http://127.0.0.1:{}", closed_port()))
+    let target = aws_at(&format!("http://127.0.0.1:{}", free_port()))
         .backend()
         .await;
     let scope = unique_scope();
