@@ -35,11 +35,16 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     let method = request.method().clone();
     // This clone shares the request's bytes: nothing is copied.
     let uri = request.uri().clone();
-    // What the matched path does, from the route table the router was built from.
-    let path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|matched| state.routes.find(matched.as_str()));
+    // What the matched path does, from the route table the router was built from; only
+    // metrics and the audit line ask, so without them nothing is looked up.
+    let path = if state.metrics.is_some() || state.audit.enabled() {
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .and_then(|matched| state.routes.find(matched.as_str()))
+    } else {
+        None
+    };
     // Debug lines logged while the request is handled carry its id; at the default level
     // the span is disabled and costs nothing.
     let span = tracing::debug_span!("request", request_id = request_id_str(&request_id));
