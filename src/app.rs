@@ -15,7 +15,7 @@ use credbridge_adapters::{Backend, SecretText};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
-use crate::api::{router, AppState, AppStateInner, ClientAddresses, SharedCheck};
+use crate::api::{router, AppState, AppStateInner, ClientAddresses, Routes, SharedCheck};
 use crate::audit::AuditLog;
 use crate::auth::{generate_token, Authenticator, TokenSources, TokenStore};
 use crate::config::{ConfigError, Settings, TlsSettings};
@@ -118,11 +118,7 @@ impl App {
         }
         let tokens = TokenStore::new(auth);
         // With metrics off, nothing is counted: neither requests nor backend calls pay for it.
-        let metrics = settings.metrics.enabled.then(|| {
-            Arc::new(Metrics::new(&crate::api::route_templates(
-                &settings.base_path,
-            )))
-        });
+        let metrics = settings.metrics.enabled.then(|| Arc::new(Metrics::new()));
         let served_backend: Arc<dyn Backend> = match &metrics {
             Some(metrics) => Arc::new(MeteredBackend::new(
                 Arc::clone(&backend),
@@ -156,7 +152,7 @@ impl App {
             audit,
             metrics: metrics.clone(),
             metrics_auth: settings.metrics.token.as_ref().map(Authenticator::single),
-            base_path: settings.base_path.clone(),
+            routes: Routes::new(&settings.base_path),
             max_body_bytes: settings.http.max_body_bytes,
             request_timeout: settings.http.request_timeout,
             references,

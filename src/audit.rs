@@ -335,7 +335,7 @@ mod tests {
     #[tokio::test(flavor = "current_thread")]
     async fn a_stalled_sink_makes_requests_wait_without_blocking_the_runtime_or_losing_lines() {
         let sink = StalledSink::default();
-        let metrics = Arc::new(Metrics::new(&[]));
+        let metrics = Arc::new(Metrics::new());
         let audit = Arc::new(
             AuditLog::with_sink(Box::new(sink.clone()), 2, Some(Arc::clone(&metrics))).unwrap(),
         );

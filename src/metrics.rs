@@ -78,8 +78,7 @@ fn latency_histogram() -> Histogram {
 /// Every metric credbridge exports.
 pub struct Metrics {
     registry: Registry,
-    /// Every route template, made once: labelling a request clones an `Arc`, no string.
-    routes: Vec<Arc<str>>,
+    /// The `route` label of a request no route matched.
     unmatched: Arc<str>,
     http_requests: Family<HttpLabels, Counter>,
     http_duration: Family<RouteLabels, Histogram>,
@@ -111,9 +110,14 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Metrics {
-    /// `routes` are the router's path templates.
-    pub fn new(routes: &[String]) -> Self {
+    pub fn new() -> Self {
         let mut registry = Registry::with_prefix("credbridge");
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_duration = Family::<RouteLabels, Histogram>::new_with_constructor(
@@ -209,10 +213,6 @@ impl Metrics {
         );
         Self {
             registry,
-            routes: routes
-                .iter()
-                .map(|route| Arc::from(route.as_str()))
-                .collect(),
             unmatched: Arc::from("unmatched"),
             http_requests,
             http_duration,
@@ -257,17 +257,16 @@ impl Metrics {
         self.audit_queue_full.inc();
     }
 
-    /// Counts and times a request; `route` is its matched template, if any.
+    /// Counts and times a request; `route` is its matched template (from the route table,
+    /// so that labelling it clones an `Arc`), if any.
     pub fn observe_http(
         &self,
-        route: Option<&str>,
+        route: Option<&Arc<str>>,
         method: &Method,
         status: u16,
         started: Instant,
     ) {
-        let route = route
-            .and_then(|route| self.routes.iter().find(|known| known.as_ref() == route))
-            .unwrap_or(&self.unmatched);
+        let route = route.unwrap_or(&self.unmatched);
         let method = method_label(method);
         self.http_requests
             .get_or_create(&HttpLabels {

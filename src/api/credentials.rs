@@ -80,11 +80,8 @@ pub async fn read(
     PathId(id): PathId,
 ) -> Result<Response, ApiError> {
     let key = Key::new(caller.scope.clone(), id);
-    let document = state
-        .backend
-        .get(&key)
-        .await
-        .map_err(|error| error.with_context("id", &key.id))?;
+    // The backend's error names the key already.
+    let document = state.backend.get(&key).await?;
     let document = state
         .references
         .resolve(&key.scope, &caller.record, document)
@@ -113,11 +110,7 @@ pub async fn delete(
     PathId(id): PathId,
 ) -> Result<Json<Deleted>, ApiError> {
     let key = Key::new(caller.scope, id);
-    state
-        .backend
-        .delete(&key)
-        .await
-        .map_err(|error| error.with_context("id", &key.id))?;
+    state.backend.delete(&key).await?;
     tracing::debug!(id = %key.id, "credential deleted");
     Ok(Json(Deleted {
         id: key.id,

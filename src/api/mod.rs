@@ -8,12 +8,15 @@ mod health;
 mod metrics;
 mod observe;
 pub mod openapi;
+mod readiness;
 mod request_id;
 mod router;
+mod routes;
 mod state;
 
 pub use client::{ClientAddr, ClientAddresses};
-pub use error::ApiError;
-pub use health::SharedCheck;
-pub use router::{route_templates, router};
+pub use error::{ApiError, ErrorCode};
+pub use readiness::SharedCheck;
+pub use router::router;
+pub use routes::Routes;
 pub use state::{AppState, AppStateInner};

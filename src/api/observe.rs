@@ -14,7 +14,7 @@ use tracing::field::display;
 use tracing::Instrument;
 
 use super::client::ClientAddr;
-use super::error::Failure;
+use super::error::{ErrorCode, Failure};
 use super::request_id::{self, REQUEST_ID};
 use super::ApiError;
 use super::AppState;
@@ -33,9 +33,18 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
     request.extensions_mut().insert(record.clone());
     let request_id = request_id::assign(request.headers_mut());
     let method = request.method().clone();
-    // These clones share the request's bytes: nothing is copied.
+    // This clone shares the request's bytes: nothing is copied.
     let uri = request.uri().clone();
-    let route = request.extensions().get::<MatchedPath>().cloned();
+    // What the matched path does, from the route table the router was built from; only
+    // metrics and the audit line ask, so without them nothing is looked up.
+    let path = if state.metrics.is_some() || state.audit.enabled() {
+        request
+            .extensions()
+            .get::<MatchedPath>()
+            .and_then(|matched| state.routes.find(matched.as_str()))
+    } else {
+        None
+    };
     // Debug lines logged while the request is handled carry its id; at the default level
     // the span is disabled and costs nothing.
     let span = tracing::debug_span!("request", request_id = request_id_str(&request_id));
@@ -63,12 +72,12 @@ pub async fn observe(State(state): State<AppState>, mut request: Request, next: 
         request_id_str(&request_id),
         &response,
     );
-    let route = route.as_ref().map(MatchedPath::as_str);
     if let Some(metrics) = &state.metrics {
-        metrics.observe_http(route, &method, status, started);
+        metrics.observe_http(path.map(|path| &path.template), &method, status, started);
     }
     if state.audit.enabled() {
-        if let Some(operation) = route.and_then(|route| operation(&state, &method, route)) {
+        let route = path.and_then(|path| path.route(&method));
+        if let Some(operation) = route.and_then(|route| route.audit_name) {
             let fields = record.snapshot();
             let event = AuditEvent {
                 time: now_rfc3339(),
@@ -113,14 +122,20 @@ fn log_request(
     let request_id = display(request_id);
     let latency_ms = millis(elapsed);
     match response.extensions().get::<Failure>() {
+        // A probe that finds the backend not ready has done its job: the backend's failure
+        // is the news, and it is a warning.
+        Some(failure) if failure.code == ErrorCode::NotReady => tracing::warn!(
+            %method, path, status, latency_ms, request_id,
+            code = failure.code.as_str(), error = %failure.error, "readiness check failed"
+        ),
         Some(failure) if status >= 500 => tracing::error!(
             %method, path, status, latency_ms, request_id,
-            code = failure.code, error = %failure.error, "request failed"
+            code = failure.code.as_str(), error = %failure.error, "request failed"
         ),
         Some(failure) => {
             tracing::info!(
                 %method, path, status, latency_ms, request_id,
-                code = failure.code, "request refused"
+                code = failure.code.as_str(), "request refused"
             );
             tracing::debug!(request_id, error = %failure.error, "why the request was refused");
         }
@@ -134,21 +149,6 @@ fn log_request(
 
 fn request_id_str(value: &HeaderValue) -> &str {
     value.to_str().unwrap_or_default()
-}
-
-/// The credential operation a route and method perform; `None` for probes and metrics.
-fn operation(state: &AppState, method: &Method, route: &str) -> Option<&'static str> {
-    let base: &str = &state.base_path;
-    let item = route
-        .strip_prefix(base)
-        .is_some_and(|rest| rest == "/{*id}");
-    match (method, route == base, item) {
-        (&Method::POST, true, _) => Some("create"),
-        (&Method::GET, true, _) => Some("connection_test"),
-        (&Method::GET, _, true) => Some("read"),
-        (&Method::DELETE, _, true) => Some("delete"),
-        _ => None,
-    }
 }
 
 fn outcome(status: u16) -> &'static str {

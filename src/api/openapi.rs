@@ -1,6 +1,7 @@
-//! The contract as an OpenAPI 3.1 document, built from the code that enforces it: the
-//! credential schemas come from the field tables in `credential.rs`, the statuses from
-//! `ApiError`'s table, so the document cannot drift from what the server does.
+//! The contract as an OpenAPI 3.1 document, built from the code that enforces it: the paths
+//! and methods from the route table, the credential schemas from the field tables in
+//! `credential.rs`, each error response's status and description from the error codes'
+//! table, so the document cannot drift from what the server does.
 //!
 //! Served at `/openapi.json`; checked in at `src/api/openapi.json` (a test compares them;
 //! `credbridge openapi > src/api/openapi.json` refreshes it).
@@ -20,7 +21,12 @@ use utoipa::openapi::{
     ComponentsBuilder, InfoBuilder, OpenApi, OpenApiBuilder, Paths, Ref, RefOr, Required,
 };
 
-use super::AppState;
+use std::collections::BTreeMap;
+
+use axum::http::Method;
+
+use super::routes::{Operation, ID, ROUTES};
+use super::{AppState, ErrorCode};
 use crate::credential::{CredentialType, FieldKind, ADDRESS_MEMBERS};
 
 const JSON: &str = "application/json";
@@ -28,11 +34,17 @@ const JSON: &str = "application/json";
 /// The document for routes under `base_path`.
 pub fn document(base_path: &str) -> OpenApi {
     let mut paths = Paths::new();
-    let item = format!("{base_path}/{{id}}");
-    paths.add_path_operation(base_path, vec![HttpMethod::Get], connection_test());
-    paths.add_path_operation(base_path, vec![HttpMethod::Post], create());
-    paths.add_path_operation(&item, vec![HttpMethod::Get], read());
-    paths.add_path_operation(&item, vec![HttpMethod::Delete], delete());
+    for route in &ROUTES {
+        if let (Some(operation), Some(method)) =
+            (describe(route.operation), http_method(&route.method))
+        {
+            paths.add_path_operation(
+                route.path.openapi_template(base_path),
+                vec![method],
+                operation,
+            );
+        }
+    }
 
     let mut components = ComponentsBuilder::new()
         .security_scheme(
@@ -109,7 +121,7 @@ pub fn document(base_path: &str) -> OpenApi {
 
 /// `GET /openapi.json`.
 pub async fn serve(State(state): State<AppState>) -> impl IntoResponse {
-    let text = document(&state.base_path)
+    let text = document(state.routes.base_path())
         .to_pretty_json()
         .unwrap_or_default();
     ([(header::CONTENT_TYPE, JSON)], text)
@@ -222,35 +234,77 @@ fn json_response(description: &str, schema: &str) -> utoipa::openapi::Response {
         .build()
 }
 
-/// The error statuses every credential route can answer, plus the route's own.
-fn responses(success: utoipa::openapi::Response, errors: &[(&str, &str)]) -> ResponsesBuilder {
+/// What every credential route can answer besides its own errors: the token check, the
+/// rate limits, the backend's failures and the request's time limit.
+const CREDENTIAL_ERRORS: [ErrorCode; 6] = [
+    ErrorCode::Unauthorized,
+    ErrorCode::RateLimited,
+    ErrorCode::BackendPermissionDenied,
+    ErrorCode::BackendError,
+    ErrorCode::BackendUnavailable,
+    ErrorCode::Timeout,
+];
+
+/// The route's success, and one response per status its errors (and the common ones) are
+/// answered with, describing each code.
+fn responses(success: utoipa::openapi::Response, errors: &[ErrorCode]) -> ResponsesBuilder {
     let mut builder = ResponsesBuilder::new().response("200", success);
-    let common = [
-        (
-            "401",
-            "no token, a malformed Authorization header, or an unknown or expired token",
-        ),
-        ("429", "a rate limit was exceeded; see Retry-After"),
-        ("502", "the backend refused or failed"),
-        (
-            "503",
-            "the backend is unavailable or too slow; the request may be retried",
-        ),
-    ];
-    // A route's own description of a status replaces the common one.
-    for (status, description) in common.iter().chain(errors.iter()) {
-        builder = builder.response(*status, json_response(description, "Error"));
+    let mut by_status: BTreeMap<u16, Vec<ErrorCode>> = BTreeMap::new();
+    for code in CREDENTIAL_ERRORS.iter().chain(errors) {
+        by_status
+            .entry(code.status().as_u16())
+            .or_default()
+            .push(*code);
+    }
+    for (status, codes) in by_status {
+        let described = |code: &ErrorCode| format!("`{}`: {}", code.as_str(), code.meaning());
+        let description = match codes.as_slice() {
+            [code] => described(code),
+            codes => codes
+                .iter()
+                .map(|code| format!("- {}", described(code)))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        };
+        builder = builder.response(status.to_string(), json_response(&description, "Error"));
     }
     builder
 }
 
 fn id_parameter() -> utoipa::openapi::path::Parameter {
     ParameterBuilder::new()
-        .name("id")
+        .name(ID)
         .parameter_in(ParameterIn::Path)
         .required(Required::True)
         .schema(Some(id_schema()))
         .build()
+}
+
+/// The document's description of an operation: the credential operations, not the probes.
+fn describe(operation: Operation) -> Option<utoipa::openapi::path::Operation> {
+    match operation {
+        Operation::ConnectionTest => Some(connection_test()),
+        Operation::Create => Some(create()),
+        Operation::Read => Some(read()),
+        Operation::Delete => Some(delete()),
+        Operation::Liveness | Operation::Readiness | Operation::OpenApi | Operation::Metrics => {
+            None
+        }
+    }
+}
+
+fn http_method(method: &Method) -> Option<HttpMethod> {
+    Some(match *method {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::DELETE => HttpMethod::Delete,
+        Method::PATCH => HttpMethod::Patch,
+        Method::HEAD => HttpMethod::Head,
+        Method::OPTIONS => HttpMethod::Options,
+        Method::TRACE => HttpMethod::Trace,
+        _ => return None,
+    })
 }
 
 fn connection_test() -> utoipa::openapi::path::Operation {
@@ -284,20 +338,11 @@ fn create() -> utoipa::openapi::path::Operation {
         .responses(responses(
             json_response("stored; the body holds the new id", "Created"),
             &[
-                ("400", "the body is not JSON"),
-                ("413", "the body is over the size limit"),
-                ("415", "the Content-Type is not JSON"),
-                (
-                    "422",
-                    "the JSON does not match the contract, or a field's reference is \
-                     malformed, not allowed for the token's scope, or does not resolve; the \
-                     message names the field",
-                ),
-                (
-                    "507",
-                    "the backend holds as many credentials as it may; delete some or raise \
-                     its limit",
-                ),
+                ErrorCode::InvalidJson,
+                ErrorCode::PayloadTooLarge,
+                ErrorCode::UnsupportedMediaType,
+                ErrorCode::InvalidCredential,
+                ErrorCode::BackendFull,
             ],
         ))
         .build()
@@ -316,14 +361,10 @@ fn read() -> utoipa::openapi::path::Operation {
         .responses(responses(
             credential,
             &[
-                ("400", "the id is malformed"),
-                ("404", "no credential with this id in the token's scope"),
-                (
-                    "502",
-                    "the backend refused or failed, or a field's reference did not resolve \
-                     (`reference_unresolved`, naming the field and the reference); nothing \
-                     of the credential is returned",
-                ),
+                ErrorCode::InvalidId,
+                ErrorCode::NotFound,
+                ErrorCode::ReferenceUnresolved,
+                ErrorCode::BackendMalformed,
             ],
         ))
         .build()
@@ -338,7 +379,7 @@ fn delete() -> utoipa::openapi::path::Operation {
         .parameter(id_parameter())
         .responses(responses(
             json_response("deleted, or there was nothing to delete", "Deleted"),
-            &[("400", "the id is malformed")],
+            &[ErrorCode::InvalidId],
         ))
         .build()
 }

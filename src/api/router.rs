@@ -1,52 +1,38 @@
-//! The router: every route, and the middleware around them.
+//! The router: the route table's routes, and the middleware around them.
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
+use axum::routing::{head, MethodRouter};
 use axum::Router;
 
-use super::{credentials, health, metrics, observe, openapi, ApiError, AppState};
+use super::routes::Operation;
+use super::{observe, ApiError, AppState};
 
-/// Every path template the router serves, for metric labels.
-pub fn route_templates(base_path: &str) -> Vec<String> {
-    vec![
-        base_path.to_owned(),
-        item_path(base_path),
-        "/healthz".to_owned(),
-        "/readyz".to_owned(),
-        "/openapi.json".to_owned(),
-        "/metrics".to_owned(),
-    ]
-}
-
-fn item_path(base_path: &str) -> String {
-    format!("{base_path}/{{*id}}")
-}
-
-/// The whole HTTP surface: `{base_path}` routes for the contract, `/healthz` and
-/// `/readyz` outside it (no token), JSON errors for everything else.
+/// The whole HTTP surface: the route table (the contract under the base path; `/healthz`,
+/// `/readyz`, `/openapi.json` and `/metrics` outside it, without the contract's token), and
+/// JSON errors for everything else.
 pub fn router(state: AppState) -> Router {
-    let base_path = state.base_path.clone();
-    let item_path = item_path(&base_path);
-    // HEAD of a credential route would run the read (or the connection test) for a body
-    // that is then thrown away, and unaudited: refused. The probes keep HEAD.
-    let mut router = Router::new()
-        .route(
-            &base_path,
-            get(credentials::connection_test)
-                .post(credentials::create)
-                .head(method_not_allowed),
-        )
-        .route(
-            &item_path,
-            get(credentials::read)
-                .delete(credentials::delete)
-                .head(method_not_allowed),
-        )
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(openapi::serve));
-    if state.metrics.is_some() {
-        router = router.route("/metrics", get(metrics::metrics));
+    let mut router = Router::new();
+    for path in state.routes.paths() {
+        let mut endpoint: Option<MethodRouter<AppState>> = None;
+        for route in path.routes() {
+            if route.operation == Operation::Metrics && state.metrics.is_none() {
+                continue;
+            }
+            let method = route.endpoint();
+            endpoint = Some(match endpoint {
+                Some(endpoint) => endpoint.merge(method),
+                None => method,
+            });
+        }
+        let Some(mut endpoint) = endpoint else {
+            continue;
+        };
+        // HEAD of a credential route would run the read (or the connection test) for a body
+        // that is then thrown away, and unaudited: refused. The probes keep HEAD.
+        if path.routes().any(|route| route.audit_name.is_some()) {
+            endpoint = endpoint.merge(head(method_not_allowed));
+        }
+        router = router.route(&path.template, endpoint);
     }
     router
         .fallback(unknown_route)

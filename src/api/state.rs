@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use credbridge_adapters::Backend;
 
-use super::health::SharedCheck;
-use super::ClientAddresses;
+use super::readiness::SharedCheck;
+use super::{ClientAddresses, Routes};
 use crate::audit::AuditLog;
 use crate::auth::{Authenticator, TokenStore};
 use crate::limits::RateLimits;
@@ -48,7 +48,8 @@ pub struct AppStateInner {
     pub clients: ClientAddresses,
     /// The backend check that `/readyz` and the connection test share.
     pub readiness: SharedCheck,
-    pub base_path: String,
+    /// The route table under the configured base path.
+    pub routes: Routes,
     pub max_body_bytes: usize,
     /// How long a request may take, backend included; then 503 `timeout`.
     pub request_timeout: Duration,

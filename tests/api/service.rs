@@ -210,6 +210,37 @@ async fn readiness_and_connection_test_fail_when_the_backend_check_fails() {
 }
 
 #[tokio::test]
+async fn a_failed_readiness_check_names_the_backend_and_reports_the_tokens_without_retry_after() {
+    let app = TestApp::spawn(failing(ErrorKind::Unavailable)).await;
+    let response = app
+        .client
+        .get(format!("http://{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "{response:?}"
+    );
+    // A probe is not a client to slow down: no Retry-After, unlike a credential call's 503.
+    assert!(
+        response.headers().get("retry-after").is_none(),
+        "{response:?}"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.starts_with(
+            r#"{"error":"not_ready","message":"The memory backend is not ready: scripted failure at vault path secret/data/x.","backend":"memory","tokens":{"last_reload":"#
+        ),
+        "{text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body["tokens"]["reload_failing"], false, "{body}");
+}
+
+#[tokio::test]
 async fn a_backend_check_failing_with_not_found_is_never_a_404() {
     // A backend's 404 during its check means an endpoint or namespace is missing, not a
     // credential: the connection test must not read as "no credential with this id".
