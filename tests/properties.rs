@@ -4,10 +4,9 @@
 
 use std::sync::Arc;
 
-use credbridge::config::{AuthSettings, RateLimitSettings, TokenSettings};
 use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
-use credbridge_adapters::{Backend, Scope, SecretText};
+use credbridge_adapters::{Backend, Scope};
 use proptest::prelude::*;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -39,25 +38,11 @@ fn start_server() -> Server {
         .build()
         .unwrap();
     let backend = Arc::new(MemoryBackend::default());
-    let settings = Settings {
-        auth: AuthSettings {
-            tokens: vec![TokenSettings {
-                token: Some(SecretText::new(TOKEN)),
-                scope: "default".into(),
-                ..TokenSettings::default()
-            }],
-            ..AuthSettings::default()
-        },
-        rate_limit: RateLimitSettings {
-            enabled: false,
-            ..RateLimitSettings::default()
-        },
-        http: credbridge::config::HttpSettings {
-            max_body_bytes: 4096,
-            ..Default::default()
-        },
-        ..Settings::default()
-    };
+    let settings = Settings::from_toml(&format!(
+        "[[auth.tokens]]\ntoken = \"{TOKEN}\"\nscope = \"default\"\n\
+         [rate_limit]\nenabled = false\n[http]\nmax_body_bytes = 4096\n"
+    ))
+    .unwrap();
     let app = App::with_backend(&settings, backend.clone() as Arc<dyn Backend>).unwrap();
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

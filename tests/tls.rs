@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use credbridge::config::{AuthSettings, TlsSettings, TokenSettings};
+use credbridge::config::TlsSettings;
 use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
 use credbridge_adapters::SecretText;
@@ -87,16 +87,11 @@ async fn spawn(tls: TlsSettings) -> SocketAddr {
 
 async fn spawn_with(tls: TlsSettings, configure: impl FnOnce(&mut Settings)) -> SocketAddr {
     let mut settings = Settings {
-        auth: AuthSettings {
-            tokens: vec![TokenSettings {
-                token: Some(SecretText::new(TOKEN)),
-                scope: "default".into(),
-                ..TokenSettings::default()
-            }],
-            ..AuthSettings::default()
-        },
         tls,
-        ..Settings::default()
+        ..Settings::from_toml(&format!(
+            "[[auth.tokens]]\ntoken = \"{TOKEN}\"\nscope = \"default\"\n"
+        ))
+        .unwrap()
     };
     configure(&mut settings);
     settings.validate().unwrap();
