@@ -246,8 +246,8 @@ impl App {
     }
 }
 
-/// Refuses to run a persistent backend without a configured token: it would store real
-/// credentials that anyone could reach.
+/// Refuses to run a persistent backend without a configured token: it holds real
+/// credentials, which a token made for one run (development only) must not guard.
 pub fn require_token(info: BackendInfo, auth: &Authenticator) -> Result<(), StartupError> {
     if auth.is_empty() && info.capabilities.persistent {
         return Err(StartupError::NoToken(info.kind));

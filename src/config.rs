@@ -809,8 +809,9 @@ impl Settings {
         scopes
     }
 
-    /// Checks what types alone cannot. Token entries are checked one by one where they are
-    /// read ([`crate::auth::Authenticator::load`]), so a reload can apply the valid ones.
+    /// Checks what types alone cannot. Token entries are not refused here: each one that
+    /// did not parse is refused on its own where the tokens are loaded (with the token
+    /// files, [`crate::auth::Authenticator::load`]), so a reload can apply the valid ones.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_base_path(&self.base_path)?;
         self.backend.validate().map_err(ConfigError::Backend)?;
