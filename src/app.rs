@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use credbridge_adapters::{Backend, SecretText};
+use credbridge_adapters::{Backend, BackendInfo, SecretText};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
@@ -78,10 +78,10 @@ impl App {
     pub async fn build(settings: &Settings) -> Result<Self, StartupError> {
         // Tokens (and token files) are read once, before connecting, so a token-less
         // persistent backend is refused without being touched.
-        let auth = Authenticator::from_settings(settings)?;
-        if settings.backend.persistent() && auth.is_empty() {
-            return Err(StartupError::NoToken(settings.backend.kind()));
-        }
+        let tokens = tokens_for(
+            settings.backend.info(),
+            Authenticator::from_settings(settings)?,
+        )?;
         let backend = settings
             .backend
             .build()
@@ -90,7 +90,7 @@ impl App {
                 kind: settings.backend.kind(),
                 source,
             })?;
-        Self::assemble(settings, backend, auth)
+        Self::assemble(settings, backend, tokens)
     }
 
     /// The app around a backend the caller made (tests inject doubles this way).
@@ -98,24 +98,15 @@ impl App {
         settings: &Settings,
         backend: Arc<dyn Backend>,
     ) -> Result<Self, StartupError> {
-        Self::assemble(settings, backend, Authenticator::from_settings(settings)?)
+        let tokens = tokens_for(backend.info(), Authenticator::from_settings(settings)?)?;
+        Self::assemble(settings, backend, tokens)
     }
 
     fn assemble(
         settings: &Settings,
         backend: Arc<dyn Backend>,
-        mut auth: Authenticator,
+        (auth, generated_token): (Authenticator, Option<SecretText>),
     ) -> Result<Self, StartupError> {
-        let mut generated_token = None;
-        if auth.is_empty() {
-            let info = backend.info();
-            if info.capabilities.persistent {
-                return Err(StartupError::NoToken(info.kind));
-            }
-            let token = generate_token();
-            auth = Authenticator::single(&token);
-            generated_token = Some(token);
-        }
         let tokens = TokenStore::new(auth);
         // With metrics off, nothing is counted: neither requests nor backend calls pay for it.
         let metrics = settings.metrics.enabled.then(|| Arc::new(Metrics::new()));
@@ -249,6 +240,29 @@ impl App {
         )
         .await
     }
+}
+
+/// Refuses to run a persistent backend without a configured token: it holds real
+/// credentials, which a token made for one run (development only) must not guard.
+pub fn require_token(info: BackendInfo, auth: &Authenticator) -> Result<(), StartupError> {
+    if auth.is_empty() && info.capabilities.persistent {
+        return Err(StartupError::NoToken(info.kind));
+    }
+    Ok(())
+}
+
+/// The token list to serve with, and the token made for this run when none is configured
+/// and the backend is not persistent (development only: see [`require_token`]).
+fn tokens_for(
+    info: BackendInfo,
+    auth: Authenticator,
+) -> Result<(Authenticator, Option<SecretText>), StartupError> {
+    require_token(info, &auth)?;
+    if !auth.is_empty() {
+        return Ok((auth, None));
+    }
+    let token = generate_token();
+    Ok((Authenticator::single(&token), Some(token)))
 }
 
 /// Completes on SIGTERM or Ctrl-C.

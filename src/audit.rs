@@ -21,7 +21,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::auth::Identity;
-use crate::config::AuditSettings;
+use crate::config::{AuditOutput, AuditSettings};
 use crate::metrics::Metrics;
 
 /// Where audit lines go.
@@ -52,16 +52,18 @@ impl AuditLog {
 
     /// Opens the configured output; a file is opened for appending and created if absent.
     pub fn open(settings: &AuditSettings, metrics: Option<Arc<Metrics>>) -> Result<Self, String> {
-        let sink: Box<dyn Write + Send> = match settings.output.as_str() {
-            "off" => return Ok(Self::disabled()),
-            "stdout" => Box::new(std::io::stdout()),
-            "stderr" => Box::new(std::io::stderr()),
-            path => Box::new(BufWriter::new(
+        let sink: Box<dyn Write + Send> = match &settings.output {
+            AuditOutput::Off => return Ok(Self::disabled()),
+            AuditOutput::Stdout => Box::new(std::io::stdout()),
+            AuditOutput::Stderr => Box::new(std::io::stderr()),
+            AuditOutput::File(path) => Box::new(BufWriter::new(
                 OpenOptions::new()
                     .create(true)
                     .append(true)
                     .open(path)
-                    .map_err(|error| format!("audit.output: cannot open {path}: {error}"))?,
+                    .map_err(|error| {
+                        format!("audit.output: cannot open {}: {error}", path.display())
+                    })?,
             )),
         };
         Self::with_sink(sink, Self::QUEUE_LINES, metrics)

@@ -9,7 +9,7 @@
 //! ([`TokenSources::reload`]), swapped in atomically; requests in flight finish with the
 //! list they started with.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -18,9 +18,9 @@ use credbridge_adapters::{Scope, SecretText};
 use sha2::{Digest, Sha256};
 use subtle::{ConditionallySelectable, ConstantTimeEq};
 
-use crate::config::{validate_token_text, ConfigError, Settings, TokenSettings};
-
-type TokenDigest = [u8; 32];
+use crate::config::{
+    validate_token_text, ConfigError, Settings, TokenDigest, TokenEntry, TokenSource,
+};
 
 /// Who may call, and what each caller sees.
 #[derive(Clone, Default)]
@@ -49,28 +49,30 @@ impl Entry {
         }
     }
 
-    /// One `[[auth.tokens]]` entry, checked, its file read.
-    fn from_settings(entry: &TokenSettings, key: &str) -> Result<Self, ConfigError> {
-        entry.validate(key)?;
-        let scope = Scope::parse(&entry.scope)
-            .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
-        let expires_at = entry.expiry(key)?;
-        let digest = if let Some(token) = &entry.token {
-            digest(token.expose())
-        } else if let Some(hex_digest) = &entry.sha256 {
-            let mut digest = TokenDigest::default();
-            hex::decode_to_slice(hex_digest, &mut digest).map_err(|_| {
-                ConfigError::invalid(format!("{key}.sha256"), "must be 64 hex digits")
-            })?;
-            digest
-        } else {
-            let token = entry.read_file(key)?.ok_or_else(|| {
-                ConfigError::invalid(key, "set exactly one of `token`, `sha256` or `file`")
-            })?;
-            digest(token.expose())
+    /// One `[[auth.tokens]]` entry, its file read.
+    fn from_settings(entry: &TokenEntry, key: &str) -> Result<Self, ConfigError> {
+        let entry = entry.settings().map_err(|problem| problem.at(key))?;
+        let digest = match &entry.source {
+            TokenSource::Token(token) => TokenDigest::of(token.expose()),
+            TokenSource::Sha256(digest) => *digest,
+            TokenSource::File(path) => {
+                TokenDigest::of(read_token_file(path, &format!("{key}.file"))?.expose())
+            }
         };
-        Ok(Self::new(digest, scope, expires_at))
+        let expires_at = entry.expires_at.map(SystemTime::from);
+        Ok(Self::new(digest, entry.scope.clone(), expires_at))
     }
+}
+
+/// The token a `file` entry names, checked like a token given in place. Read at every
+/// load, so a rewritten file takes effect at the next reload.
+fn read_token_file(path: &Path, key: &str) -> Result<SecretText, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        ConfigError::invalid(key, format!("cannot read {}: {error}", path.display()))
+    })?;
+    let token = SecretText::new(text.trim());
+    validate_token_text(key, &token)?;
+    Ok(token)
 }
 
 /// An authenticated caller: its scope, and a fingerprint that names its token in the audit
@@ -90,7 +92,7 @@ impl Fingerprint {
     fn of(digest: &TokenDigest) -> Self {
         let hash = Sha256::new()
             .chain_update(b"credbridge token fingerprint\0")
-            .chain_update(digest)
+            .chain_update(digest.as_bytes())
             .finalize();
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(&hash[..8]);
@@ -134,11 +136,7 @@ impl std::fmt::Debug for Authenticator {
 
 /// The SHA-256 of a token, as the 64 lowercase hex digits `sha256 = "..."` takes.
 pub fn token_sha256_hex(token: &str) -> String {
-    hex::encode(digest(token))
-}
-
-fn digest(token: &str) -> TokenDigest {
-    Sha256::digest(token.as_bytes()).into()
+    TokenDigest::of(token).to_string()
 }
 
 impl Authenticator {
@@ -162,7 +160,9 @@ impl Authenticator {
         for (index, entry) in settings.auth.tokens.iter().enumerate() {
             let key = format!("auth.tokens[{index}]");
             // Watched even when it cannot be read now, so that fixing it applies it.
-            authenticator.files.extend(entry.file.clone());
+            authenticator
+                .files
+                .extend(entry.file().map(Path::to_path_buf));
             match Entry::from_settings(entry, &key) {
                 Ok(loaded) => {
                     keys.push(key);
@@ -216,7 +216,7 @@ impl Authenticator {
 
     fn add(&mut self, token: &SecretText, scope: Scope) {
         self.entries
-            .push(Entry::new(digest(token.expose()), scope, None));
+            .push(Entry::new(TokenDigest::of(token.expose()), scope, None));
     }
 
     /// The token files to watch for changes.
@@ -250,11 +250,11 @@ impl Authenticator {
     }
 
     fn authenticate_at(&self, token: &str, now: SystemTime) -> Result<Identity, AuthFailure> {
-        let presented = digest(token);
+        let presented = TokenDigest::of(token);
         let mut matched = subtle::Choice::from(0);
         let mut index = 0u32;
         for (position, entry) in self.entries.iter().enumerate() {
-            let is_match = presented.ct_eq(&entry.digest);
+            let is_match = presented.as_bytes().ct_eq(entry.digest.as_bytes());
             // Every entry is compared; the index is picked without a branch on the secret.
             index.conditional_assign(&(position as u32), is_match & !matched);
             matched |= is_match;
@@ -350,7 +350,7 @@ pub struct Reloaded {
 #[derive(Clone, Default)]
 pub struct TokenSources {
     token: Option<SecretText>,
-    entries: Vec<TokenSettings>,
+    entries: Vec<TokenEntry>,
     /// The token made for this run when none was configured; kept while the configuration
     /// still names none.
     generated: Option<SecretText>,
@@ -431,43 +431,37 @@ pub fn generate_token() -> SecretText {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::TokenSettings;
 
-    fn settings(tokens: Vec<TokenSettings>) -> Settings {
-        Settings {
-            auth: crate::config::AuthSettings {
-                tokens,
-                ..Default::default()
-            },
-            ..Settings::default()
-        }
+    /// Settings with one `[[auth.tokens]]` entry per table given, read as a file is.
+    fn settings(entries: &[String]) -> Settings {
+        let text: String = entries
+            .iter()
+            .map(|entry| format!("[[auth.tokens]]\n{entry}\n"))
+            .collect();
+        Settings::from_toml(&text).unwrap()
     }
 
-    fn entry(scope: &str) -> TokenSettings {
-        TokenSettings {
-            scope: scope.to_owned(),
-            ..TokenSettings::default()
-        }
+    fn inline(token: &str, scope: &str) -> String {
+        format!("token = \"{token}\"\nscope = \"{scope}\"")
+    }
+
+    fn hashed(hex: &str, scope: &str) -> String {
+        format!("sha256 = \"{hex}\"\nscope = \"{scope}\"")
+    }
+
+    fn file(path: &Path, scope: &str) -> String {
+        format!("file = '{}'\nscope = \"{scope}\"", path.display())
     }
 
     #[test]
     fn plain_hashed_and_file_tokens_map_to_their_scopes() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("token");
-        std::fs::write(&file, "file-token-0123456789\n").unwrap();
-        let auth = Authenticator::from_settings(&settings(vec![
-            TokenSettings {
-                token: Some(SecretText::new("plain-token-0123456789")),
-                ..entry("a")
-            },
-            TokenSettings {
-                sha256: Some(token_sha256_hex("hashed-token-0123456789")),
-                ..entry("b")
-            },
-            TokenSettings {
-                file: Some(file),
-                ..entry("c")
-            },
+        let path = dir.path().join("token");
+        std::fs::write(&path, "file-token-0123456789\n").unwrap();
+        let auth = Authenticator::from_settings(&settings(&[
+            inline("plain-token-0123456789", "a"),
+            hashed(&token_sha256_hex("hashed-token-0123456789"), "b"),
+            file(&path, "c"),
         ]))
         .unwrap();
         let scope = |token| {
@@ -484,15 +478,9 @@ mod tests {
 
     #[test]
     fn two_tokens_may_share_a_scope() {
-        let auth = Authenticator::from_settings(&settings(vec![
-            TokenSettings {
-                token: Some(SecretText::new("old-token-0123456789")),
-                ..entry("s")
-            },
-            TokenSettings {
-                token: Some(SecretText::new("new-token-0123456789")),
-                ..entry("s")
-            },
+        let auth = Authenticator::from_settings(&settings(&[
+            inline("old-token-0123456789", "s"),
+            inline("new-token-0123456789", "s"),
         ]))
         .unwrap();
         let old = auth.authenticate("old-token-0123456789").unwrap();
@@ -504,10 +492,10 @@ mod tests {
 
     #[test]
     fn a_missing_token_file_names_its_key() {
-        let error = Authenticator::from_settings(&settings(vec![TokenSettings {
-            file: Some("/nonexistent/credbridge-token".into()),
-            ..entry("default")
-        }]))
+        let error = Authenticator::from_settings(&settings(&[file(
+            Path::new("/nonexistent/credbridge-token"),
+            "default",
+        )]))
         .unwrap_err();
         assert!(
             error
@@ -519,10 +507,9 @@ mod tests {
 
     #[test]
     fn the_shorthand_token_is_in_the_default_scope() {
-        let auth = Authenticator::from_settings(&Settings {
-            token: Some(SecretText::new("shorthand-token-0123")),
-            ..Settings::default()
-        })
+        let auth = Authenticator::from_settings(
+            &Settings::from_toml("token = \"shorthand-token-0123\"").unwrap(),
+        )
         .unwrap();
         assert_eq!(
             auth.authenticate("shorthand-token-0123")
@@ -535,11 +522,10 @@ mod tests {
 
     #[test]
     fn an_expired_token_is_refused_as_expired() {
-        let auth = Authenticator::from_settings(&settings(vec![TokenSettings {
-            token: Some(SecretText::new("expiring-token-0123456789")),
-            expires_at: Some("2030-01-01T00:00:00Z".to_owned()),
-            ..entry("s")
-        }]))
+        let auth = Authenticator::from_settings(&settings(&[format!(
+            "{}\nexpires_at = \"2030-01-01T00:00:00Z\"",
+            inline("expiring-token-0123456789", "s")
+        )]))
         .unwrap();
         let before = humantime::parse_rfc3339("2029-12-31T23:59:59Z").unwrap();
         let after = humantime::parse_rfc3339("2030-01-01T00:00:00Z").unwrap();
@@ -554,23 +540,15 @@ mod tests {
 
     #[test]
     fn a_bad_expiry_names_its_key() {
-        let error = Authenticator::from_settings(&settings(vec![TokenSettings {
-            token: Some(SecretText::new("expiring-token-0123456789")),
-            expires_at: Some("next tuesday".to_owned()),
-            ..entry("s")
-        }]))
+        let error = Authenticator::from_settings(&settings(&[format!(
+            "{}\nexpires_at = \"next tuesday\"",
+            inline("expiring-token-0123456789", "s")
+        )]))
         .unwrap_err();
         assert!(
             error.to_string().starts_with("auth.tokens[0].expires_at"),
             "{error}"
         );
-    }
-
-    fn inline(token: &str, scope: &str) -> TokenSettings {
-        TokenSettings {
-            token: Some(SecretText::new(token)),
-            ..entry(scope)
-        }
     }
 
     fn scope_of(auth: &Authenticator, token: &str) -> Option<String> {
@@ -582,16 +560,13 @@ mod tests {
     #[test]
     fn a_reload_applies_the_valid_entries_and_names_the_others() {
         let mut sources = TokenSources::default();
-        let reloaded = sources.reload(Ok(settings(vec![
+        let reloaded = sources.reload(Ok(settings(&[
             inline("kept-token-0123456789", "a"),
-            TokenSettings {
-                file: Some("/nonexistent/credbridge-token".into()),
-                ..entry("b")
-            },
-            TokenSettings {
-                expires_at: Some("soon".into()),
-                ..inline("badly-dated-token-0123", "c")
-            },
+            file(Path::new("/nonexistent/credbridge-token"), "b"),
+            format!(
+                "{}\nexpires_at = \"soon\"",
+                inline("badly-dated-token-0123", "c")
+            ),
         ])));
         assert_eq!(reloaded.outcome, ReloadOutcome::Partial);
         assert_eq!(
@@ -624,10 +599,10 @@ mod tests {
             "revoked-token-0123456789",
         )));
         let mut sources = TokenSources::new(
-            &settings(vec![inline("revoked-token-0123456789", "default")]),
+            &settings(&[inline("revoked-token-0123456789", "default")]),
             None,
         );
-        let reloaded = sources.reload(Ok(settings(Vec::new())));
+        let reloaded = sources.reload(Ok(settings(&[])));
         assert_eq!(reloaded.outcome, ReloadOutcome::Applied);
         store.apply(&reloaded);
         assert!(store.current().is_empty());
@@ -649,7 +624,7 @@ mod tests {
         assert_eq!(reloaded.outcome, ReloadOutcome::Applied);
         assert!(scope_of(&reloaded.authenticator, "cbt_generated-token-0123456789").is_some());
         // Once the configuration names a token, the generated one is gone.
-        let reloaded = sources.reload(Ok(settings(vec![inline("chosen-token-0123456789", "s")])));
+        let reloaded = sources.reload(Ok(settings(&[inline("chosen-token-0123456789", "s")])));
         assert!(scope_of(&reloaded.authenticator, "cbt_generated-token-0123456789").is_none());
         assert!(scope_of(&reloaded.authenticator, "chosen-token-0123456789").is_some());
     }
@@ -657,20 +632,14 @@ mod tests {
     #[test]
     fn a_configuration_that_no_longer_loads_keeps_the_entries_and_rereads_their_files() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("token");
-        std::fs::write(&file, "leaked-file-token-0123456789").unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "leaked-file-token-0123456789").unwrap();
         let mut sources = TokenSources::new(
-            &settings(vec![
-                inline("inline-token-0123456789", "a"),
-                TokenSettings {
-                    file: Some(file.clone()),
-                    ..entry("b")
-                },
-            ]),
+            &settings(&[inline("inline-token-0123456789", "a"), file(&path, "b")]),
             None,
         );
         // The operator rotates the leaked file token while the config file is broken.
-        std::fs::write(&file, "rotated-file-token-0123456789").unwrap();
+        std::fs::write(&path, "rotated-file-token-0123456789").unwrap();
         let broken = || {
             Err(ConfigError::invalid(
                 "base_path",
@@ -688,7 +657,7 @@ mod tests {
         assert!(scope_of(auth, "rotated-file-token-0123456789").is_some());
         assert!(scope_of(auth, "leaked-file-token-0123456789").is_none());
 
-        std::fs::remove_file(&file).unwrap();
+        std::fs::remove_file(&path).unwrap();
         let reloaded = sources.reload(broken());
         assert!(scope_of(&reloaded.authenticator, "rotated-file-token-0123456789").is_none());
         assert!(scope_of(&reloaded.authenticator, "inline-token-0123456789").is_some());
@@ -699,13 +668,10 @@ mod tests {
 
     #[test]
     fn the_same_token_in_two_entries_is_refused_naming_both_and_neither_is_used() {
-        let twins = settings(vec![
+        let twins = settings(&[
             inline("twin-token-0123456789", "a"),
             inline("other-token-0123456789", "b"),
-            TokenSettings {
-                sha256: Some(token_sha256_hex("twin-token-0123456789")),
-                ..entry("c")
-            },
+            hashed(&token_sha256_hex("twin-token-0123456789"), "c"),
         ]);
         let error = Authenticator::from_settings(&twins)
             .unwrap_err()
@@ -727,40 +693,32 @@ mod tests {
     #[test]
     fn every_form_of_token_is_checked_for_length_and_guessable_hashes_are_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("token");
-        std::fs::write(&file, "short\n").unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, "short\n").unwrap();
         let cases = [
             (
                 inline("short", "s"),
                 "auth.tokens[0].token: a token must be at least 16",
             ),
             (
-                TokenSettings {
-                    file: Some(file),
-                    ..entry("s")
-                },
+                file(&path, "s"),
                 "auth.tokens[0].file: a token must be at least 16",
             ),
             (
-                TokenSettings {
-                    sha256: Some(token_sha256_hex("test").to_uppercase()),
-                    ..entry("s")
-                },
+                hashed(&token_sha256_hex("test").to_uppercase(), "s"),
                 "auth.tokens[0].sha256: is the hash of a well-known example string",
             ),
         ];
         for (entry, expected) in cases {
-            let error = Authenticator::from_settings(&settings(vec![entry]))
+            let error = Authenticator::from_settings(&settings(&[entry]))
                 .unwrap_err()
                 .to_string();
             assert!(error.starts_with(expected), "{error}");
         }
-        let error = Authenticator::from_settings(&Settings {
-            token: Some(SecretText::new("short")),
-            ..Settings::default()
-        })
-        .unwrap_err()
-        .to_string();
+        let error =
+            Authenticator::from_settings(&Settings::from_toml("token = \"short\"").unwrap())
+                .unwrap_err()
+                .to_string();
         assert!(
             error.starts_with("token: a token must be at least 16"),
             "{error}"

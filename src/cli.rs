@@ -210,7 +210,8 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
             .await
             .map_err(|error| format!("cannot listen on {}: {error}", settings.listen))?;
         let address = listener.local_addr().map_err(|error| error.to_string())?;
-        let kind = app.backend().info().kind;
+        let info = app.backend().info();
+        let kind = info.kind;
         let scopes: Vec<String> = app
             .tokens()
             .current()
@@ -244,8 +245,8 @@ fn serve(config: Option<PathBuf>, overrides: Overrides) -> Result<(), String> {
                 "ignoring Kubernetes service-link variables: they describe a Service, not credbridge's configuration"
             );
         }
-        if kind == "memory" {
-            tracing::warn!("the memory backend keeps credentials in this process only: they are lost on restart");
+        if !info.capabilities.persistent {
+            tracing::warn!("the {kind} backend keeps credentials in this process only: they are lost on restart");
         }
         if let Some(token) = app.generated_token() {
             // Printed once, to the terminal, never through the log.

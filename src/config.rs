@@ -12,10 +12,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use credbridge_adapters::vault::VaultAuth;
 use credbridge_adapters::{BackendConfig, CredentialId, Key, Scope, SecretText};
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
 
 /// The file read when neither `--config` nor `CREDBRIDGE_CONFIG` names one.
 pub const DEFAULT_CONFIG_FILE: &str = "config/credbridge.toml";
@@ -113,7 +115,7 @@ impl Default for Settings {
 #[serde(deny_unknown_fields, default)]
 pub struct AuthSettings {
     /// Accepted bearer tokens; several may share a scope, which is how tokens rotate.
-    pub tokens: Vec<TokenSettings>,
+    pub tokens: Vec<TokenEntry>,
     /// How often token files are checked for changes (they are also re-read on SIGHUP).
     #[serde(with = "humantime_serde")]
     pub reload_interval: Duration,
@@ -128,30 +130,215 @@ impl Default for AuthSettings {
     }
 }
 
-/// One `[[auth.tokens]]` entry: exactly one of `token`, `sha256`, `file`.
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[auth.tokens]]` entry, parsed as the configuration is read.
+///
+/// An entry that does not parse is kept, as its problem, rather than failing the whole
+/// configuration: entries stand alone, so a reload applies the valid ones and leaves out
+/// only the others ([`crate::auth::Authenticator::load`] names each one left out).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(from = "TokenFields", into = "TokenFields")]
+pub struct TokenEntry {
+    /// As written: printed back as it was, and its file watched even while the entry is
+    /// refused, so that fixing the file applies it.
+    written: TokenFields,
+    parsed: Result<TokenSettings, TokenProblem>,
+}
+
+/// A token entry that parsed: where the token comes from, what it sees, until when.
+#[derive(Debug, Clone, PartialEq)]
 pub struct TokenSettings {
+    pub source: TokenSource,
+    /// Never one of the [`RESERVED_SCOPE_PREFIX`] scopes.
+    pub scope: Scope,
+    pub expires_at: Option<humantime::Timestamp>,
+}
+
+/// Where an entry's token comes from: exactly one of `token`, `sha256`, `file`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TokenSource {
+    /// The token itself, long enough and plain ([`check_token_text`]).
+    Token(SecretText),
+    /// Its SHA-256, not that of a guessable string.
+    Sha256(TokenDigest),
+    /// A file holding it, read (and its token checked) where the tokens are loaded.
+    File(PathBuf),
+}
+
+/// Why a token entry was refused: the field at fault (none when the entry as a whole is),
+/// and the problem. Never holds a token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenProblem {
+    field: Option<&'static str>,
+    message: String,
+}
+
+impl TokenProblem {
+    /// The error, naming the field below `key`, the entry's own key (`auth.tokens[2]`).
+    pub fn at(&self, key: &str) -> ConfigError {
+        match self.field {
+            Some(field) => ConfigError::invalid(format!("{key}.{field}"), &self.message),
+            None => ConfigError::invalid(key, &self.message),
+        }
+    }
+}
+
+/// The keys of a `[[auth.tokens]]` entry, as written.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct TokenFields {
     /// The token itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub token: Option<SecretText>,
+    token: Option<SecretText>,
     /// The token's SHA-256 as 64 hex digits (`credbridge hash-token`), so the file holds
     /// nothing usable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    sha256: Option<String>,
     /// A file holding the token (surrounding whitespace ignored).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<PathBuf>,
+    file: Option<PathBuf>,
     /// The scope the token sees; credentials of other scopes are invisible to it.
     #[serde(default = "default_scope")]
-    pub scope: String,
+    scope: String,
     /// When the token stops being accepted, as RFC 3339 (`2027-01-31T00:00:00Z`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expires_at: Option<String>,
+    expires_at: Option<String>,
 }
 
 fn default_scope() -> String {
     Scope::DEFAULT.to_owned()
+}
+
+impl From<TokenFields> for TokenEntry {
+    fn from(written: TokenFields) -> Self {
+        let parsed = TokenSettings::parse(&written);
+        Self { written, parsed }
+    }
+}
+
+impl From<TokenEntry> for TokenFields {
+    fn from(entry: TokenEntry) -> Self {
+        entry.written
+    }
+}
+
+impl TokenEntry {
+    /// The entry, or why it was refused.
+    pub fn settings(&self) -> Result<&TokenSettings, &TokenProblem> {
+        self.parsed.as_ref()
+    }
+
+    /// The token file the entry names, whether or not the entry parsed.
+    pub fn file(&self) -> Option<&Path> {
+        self.written.file.as_deref()
+    }
+
+    /// The scope the entry names, when it is a scope at all: an entry refused for another
+    /// reason (or for naming a reserved scope) still names the scope, for the tools that
+    /// work on a configuration's scopes (`migrate` refuses a reserved one by name).
+    pub fn scope(&self) -> Option<Scope> {
+        match &self.parsed {
+            Ok(settings) => Some(settings.scope.clone()),
+            Err(_) => Scope::parse(&self.written.scope).ok(),
+        }
+    }
+}
+
+impl TokenSettings {
+    /// Parses an entry as written, checking its fields in the order they are documented.
+    fn parse(fields: &TokenFields) -> Result<Self, TokenProblem> {
+        let problem = |field, message: String| TokenProblem { field, message };
+        let source = match (&fields.token, &fields.sha256, &fields.file) {
+            (Some(token), None, None) => {
+                check_token_text(token).map_err(|message| problem(Some("token"), message))?;
+                TokenSource::Token(token.clone())
+            }
+            (None, Some(hex), None) => TokenSource::Sha256(
+                TokenDigest::parse_configured(hex)
+                    .map_err(|message| problem(Some("sha256"), message.to_owned()))?,
+            ),
+            (None, None, Some(path)) => TokenSource::File(path.clone()),
+            _ => {
+                return Err(problem(
+                    None,
+                    "set exactly one of `token`, `sha256` or `file`".to_owned(),
+                ))
+            }
+        };
+        let scope = Scope::parse(&fields.scope)
+            .map_err(|error| problem(Some("scope"), error.to_string()))?;
+        if scope.as_str().starts_with(RESERVED_SCOPE_PREFIX) {
+            return Err(problem(
+                Some("scope"),
+                format!(
+                    "scopes beginning with `{RESERVED_SCOPE_PREFIX}` are reserved for \
+                     credbridge's own tools"
+                ),
+            ));
+        }
+        let expires_at = fields
+            .expires_at
+            .as_deref()
+            .map(|text| {
+                text.parse::<humantime::Timestamp>().map_err(|_| {
+                    problem(
+                        Some("expires_at"),
+                        "must be an RFC 3339 time such as 2027-01-31T00:00:00Z".to_owned(),
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(Self {
+            source,
+            scope,
+            expires_at,
+        })
+    }
+}
+
+/// A token's SHA-256: how every token is kept, whatever form the configuration gave it in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct TokenDigest([u8; 32]);
+
+impl TokenDigest {
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// A `sha256` setting: 64 hex digits, in either case, and not the hash of a string
+    /// anyone would guess.
+    fn parse_configured(hex: &str) -> Result<Self, &'static str> {
+        let mut digest = [0u8; 32];
+        hex::decode_to_slice(hex, &mut digest)
+            .map_err(|_| "must be 64 hex digits, as printed by `credbridge hash-token`")?;
+        let digest = Self(digest);
+        if GUESSABLE_TOKENS
+            .iter()
+            .any(|guessable| Self::of(guessable) == digest)
+        {
+            return Err(
+                "is the hash of a well-known example string, which anyone can guess: \
+                 hash a long random token instead, with `credbridge hash-token`",
+            );
+        }
+        Ok(digest)
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// 64 lowercase hex digits, as `sha256 = "..."` takes them.
+impl std::fmt::Display for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl std::fmt::Debug for TokenDigest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TokenDigest({self})")
+    }
 }
 
 /// `[http]`: limits on each request and each connection, and who the client is.
@@ -286,13 +473,55 @@ impl Default for RateLimitSettings {
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSettings {
     /// `"off"`, `"stdout"`, `"stderr"`, or a file path to append to.
-    pub output: String,
+    pub output: AuditOutput,
 }
 
 impl Default for AuditSettings {
     fn default() -> Self {
         Self {
-            output: "off".to_owned(),
+            output: AuditOutput::Off,
+        }
+    }
+}
+
+/// Where audit lines go, written as one string: `off`, `stdout`, `stderr`, or a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditOutput {
+    Off,
+    Stdout,
+    Stderr,
+    /// Appended to, created if absent.
+    File(PathBuf),
+}
+
+impl AuditOutput {
+    fn parse(text: &str) -> Result<Self, &'static str> {
+        Ok(match text {
+            "off" => Self::Off,
+            "stdout" => Self::Stdout,
+            "stderr" => Self::Stderr,
+            blank if blank.trim().is_empty() => {
+                return Err(r#"must be "off", "stdout", "stderr" or a file path"#)
+            }
+            path => Self::File(PathBuf::from(path)),
+        })
+    }
+}
+
+impl<'de> Deserialize<'de> for AuditOutput {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for AuditOutput {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Off => serializer.serialize_str("off"),
+            Self::Stdout => serializer.serialize_str("stdout"),
+            Self::Stderr => serializer.serialize_str("stderr"),
+            Self::File(path) => path.serialize(serializer),
         }
     }
 }
@@ -368,9 +597,10 @@ pub enum ConfigError {
     MissingFile(PathBuf),
     #[error("{key}: {message}")]
     Invalid { key: String, message: String },
-    /// A backend's own check; its message already names the `backend.*` key.
+    /// A backend's own check; its message names the `backend.*` key (or the variable,
+    /// such as `VAULT_TOKEN`) first.
     #[error("{0}")]
-    Backend(String),
+    Backend(credbridge_adapters::Error),
 }
 
 impl ConfigError {
@@ -392,6 +622,7 @@ fn load_error(figment: &Figment, mut error: figment::Error) -> ConfigError {
             error.metadata = Some(metadata);
         }
     }
+    name_vault_method(figment, &mut error);
     if let (figment::error::Kind::UnknownField(_, expected), Some(metadata)) =
         (&error.kind, &error.metadata)
     {
@@ -409,6 +640,44 @@ fn load_error(figment: &Figment, mut error: figment::Error) -> ConfigError {
         }
     }
     ConfigError::Load(Box::new(error))
+}
+
+/// Names a missing or unknown Vault login method as the key it is, `backend.auth.method`
+/// (`CREDBRIDGE_BACKEND__AUTH__METHOD` when `backend.auth` came from the environment), with
+/// the methods there are. serde reports both at the `backend` table: the method tags an
+/// enum inside the `backend` enum, where figment's own path stops.
+fn name_vault_method(figment: &Figment, error: &mut figment::Error) {
+    use figment::error::Kind;
+    let tag = VaultAuth::TAG;
+    let methods = VaultAuth::METHODS
+        .map(|method| format!("`{method}`"))
+        .join(", ");
+    let message = match &error.kind {
+        Kind::MissingField(field) if field == tag => {
+            format!("missing field `{tag}` (one of {methods})")
+        }
+        Kind::UnknownVariant(found, expected) if *expected == VaultAuth::METHODS => {
+            format!("unknown {tag} `{found}` (expected one of {methods})")
+        }
+        _ => return,
+    };
+    let mut path = error.path.clone();
+    path.push("auth".to_owned());
+    let Ok(auth) = figment.find_value(&path.join(".")) else {
+        return;
+    };
+    let Some(table) = auth.as_dict() else {
+        return;
+    };
+    // The source of the method when it is set (an unknown one), else of its table.
+    let set_by = table.get(tag).unwrap_or(&auth);
+    let Some(metadata) = figment.get_metadata(set_by.tag()) else {
+        return;
+    };
+    path.push(tag.to_owned());
+    error.path = path;
+    error.metadata = Some(metadata.clone());
+    error.kind = Kind::Message(message);
 }
 
 /// The full path of an unknown key that figment reports by an ancestor's path, and the
@@ -485,7 +754,7 @@ impl Settings {
     /// `file` is the explicit `--config`/`CREDBRIDGE_CONFIG` path, which must exist;
     /// without it, [`DEFAULT_CONFIG_FILE`] is read when present.
     pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
-        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        let mut figment = Self::defaults();
         match file {
             Some(path) if !path.is_file() => return Err(ConfigError::MissingFile(path.into())),
             Some(path) => figment = figment.merge(Toml::file_exact(path)),
@@ -505,9 +774,24 @@ impl Settings {
         if let Some(format) = overrides.log_format {
             figment = figment.merge(Serialized::default("log.format", format));
         }
+        Self::extract(&figment)
+    }
+
+    /// The settings a TOML text gives over the defaults, read and checked as [`Settings::load`]
+    /// reads a file, without the environment or the command line: how tests build
+    /// settings, so that what they run is what a configuration file would give.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::extract(&Self::defaults().merge(Toml::string(text)))
+    }
+
+    fn defaults() -> Figment {
+        Figment::from(Serialized::defaults(Settings::default()))
+    }
+
+    fn extract(figment: &Figment) -> Result<Self, ConfigError> {
         let settings: Settings = figment
             .extract()
-            .map_err(|error| load_error(&figment, error))?;
+            .map_err(|error| load_error(figment, error))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -518,25 +802,19 @@ impl Settings {
             .token
             .iter()
             .map(|_| Scope::default())
-            .chain(
-                self.auth
-                    .tokens
-                    .iter()
-                    .filter_map(|entry| Scope::parse(&entry.scope).ok()),
-            )
+            .chain(self.auth.tokens.iter().filter_map(TokenEntry::scope))
             .collect();
         scopes.sort();
         scopes.dedup();
         scopes
     }
 
-    /// Checks what types alone cannot. Token entries are checked one by one where they are
-    /// read ([`crate::auth::Authenticator::load`]), so a reload can apply the valid ones.
+    /// Checks what types alone cannot. Token entries are not refused here: each one that
+    /// did not parse is refused on its own where the tokens are loaded (with the token
+    /// files, [`crate::auth::Authenticator::load`]), so a reload can apply the valid ones.
     pub fn validate(&self) -> Result<(), ConfigError> {
         validate_base_path(&self.base_path)?;
-        self.backend
-            .validate()
-            .map_err(|error| ConfigError::Backend(format!("backend: {error}")))?;
+        self.backend.validate().map_err(ConfigError::Backend)?;
         self.validate_http()?;
         if self.auth.reload_interval.is_zero() {
             return Err(ConfigError::invalid(
@@ -564,12 +842,6 @@ impl Settings {
                     "must be above 0 (set rate_limit.enabled = false to turn limits off)",
                 ));
             }
-        }
-        if self.audit.output.trim().is_empty() {
-            return Err(ConfigError::invalid(
-                "audit.output",
-                "must be \"off\", \"stdout\", \"stderr\" or a file path",
-            ));
         }
         if let Some(token) = &self.metrics.token {
             validate_token_text("metrics.token", token)?;
@@ -800,105 +1072,24 @@ pub fn trusted_proxies(http: &HttpSettings) -> Result<Vec<ipnet::IpNet>, ConfigE
         .collect()
 }
 
-/// Checks the text of a token: long enough to be unguessable, and plain.
-pub fn validate_token_text(key: &str, token: &SecretText) -> Result<(), ConfigError> {
+/// The rules every token's text meets, however it is given: long enough to be
+/// unguessable, and plain. The problem, without the token.
+pub fn check_token_text(token: &SecretText) -> Result<(), String> {
     let text = token.expose();
     if text.chars().count() < MIN_TOKEN_LEN {
-        return Err(ConfigError::invalid(
-            key,
-            format!("a token must be at least {MIN_TOKEN_LEN} characters long"),
+        return Err(format!(
+            "a token must be at least {MIN_TOKEN_LEN} characters long"
         ));
     }
     if !text.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(ConfigError::invalid(
-            key,
-            "a token may contain only printable ASCII without spaces",
-        ));
+        return Err("a token may contain only printable ASCII without spaces".to_owned());
     }
     Ok(())
 }
 
-impl TokenSettings {
-    /// Checks the entry without reading its file.
-    pub fn validate(&self, key: &str) -> Result<(), ConfigError> {
-        let given = [
-            self.token.is_some(),
-            self.sha256.is_some(),
-            self.file.is_some(),
-        ];
-        if given.iter().filter(|set| **set).count() != 1 {
-            return Err(ConfigError::invalid(
-                key,
-                "set exactly one of `token`, `sha256` or `file`",
-            ));
-        }
-        if let Some(token) = &self.token {
-            validate_token_text(&format!("{key}.token"), token)?;
-        }
-        if let Some(digest) = &self.sha256 {
-            if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(ConfigError::invalid(
-                    format!("{key}.sha256"),
-                    "must be 64 hex digits, as printed by `credbridge hash-token`",
-                ));
-            }
-            let digest = digest.to_ascii_lowercase();
-            if GUESSABLE_TOKENS
-                .iter()
-                .any(|guessable| crate::auth::token_sha256_hex(guessable) == digest)
-            {
-                return Err(ConfigError::invalid(
-                    format!("{key}.sha256"),
-                    "is the hash of a well-known example string, which anyone can guess: \
-                     hash a long random token instead, with `credbridge hash-token`",
-                ));
-            }
-        }
-        Scope::parse(&self.scope)
-            .map_err(|error| ConfigError::invalid(format!("{key}.scope"), error.to_string()))?;
-        if self.scope.starts_with(RESERVED_SCOPE_PREFIX) {
-            return Err(ConfigError::invalid(
-                format!("{key}.scope"),
-                format!(
-                    "scopes beginning with `{RESERVED_SCOPE_PREFIX}` are reserved for \
-                     credbridge's own tools"
-                ),
-            ));
-        }
-        self.expiry(key)?;
-        Ok(())
-    }
-
-    /// The parsed `expires_at`, if any.
-    pub fn expiry(&self, key: &str) -> Result<Option<std::time::SystemTime>, ConfigError> {
-        self.expires_at
-            .as_deref()
-            .map(|text| {
-                humantime::parse_rfc3339_weak(text).map_err(|_| {
-                    ConfigError::invalid(
-                        format!("{key}.expires_at"),
-                        "must be an RFC 3339 time such as 2027-01-31T00:00:00Z",
-                    )
-                })
-            })
-            .transpose()
-    }
-
-    /// Reads the token of a `file` entry, checked like a token given in place.
-    pub fn read_file(&self, key: &str) -> Result<Option<SecretText>, ConfigError> {
-        let Some(path) = &self.file else {
-            return Ok(None);
-        };
-        let text = std::fs::read_to_string(path).map_err(|error| {
-            ConfigError::invalid(
-                format!("{key}.file"),
-                format!("cannot read {}: {error}", path.display()),
-            )
-        })?;
-        let token = SecretText::new(text.trim());
-        validate_token_text(&format!("{key}.file"), &token)?;
-        Ok(Some(token))
-    }
+/// [`check_token_text`], naming `key` in the error.
+pub fn validate_token_text(key: &str, token: &SecretText) -> Result<(), ConfigError> {
+    check_token_text(token).map_err(|message| ConfigError::invalid(key, message))
 }
 
 #[cfg(test)]
@@ -906,11 +1097,7 @@ mod tests {
     use super::*;
 
     fn with_toml(toml: &str) -> Result<Settings, ConfigError> {
-        let settings: Settings = Figment::from(Serialized::defaults(Settings::default()))
-            .merge(Toml::string(toml))
-            .extract()
-            .map_err(Box::new)?;
-        settings.validate()?;
+        let settings = Settings::from_toml(toml)?;
         // Token entries are checked where they are read.
         crate::auth::Authenticator::from_settings(&settings)?;
         Ok(settings)
@@ -994,13 +1181,100 @@ mod tests {
             ("[tls]\nhandshake_timeout = \"0s\"", "tls.handshake_timeout"),
             (
                 "[backend]\nkind = \"memory\"\nmax_credentials = 0",
-                "backend: backend.max_credentials",
+                "backend.max_credentials: ",
             ),
+            ("[audit]\noutput = \" \"", "must be \"off\""),
         ];
         for (toml, key) in cases {
             let error = with_toml(toml).unwrap_err().to_string();
             assert!(error.starts_with(key), "{toml}: {error}");
         }
+    }
+
+    #[test]
+    fn every_backend_names_a_bad_key_first_and_in_full() {
+        let cases = [
+            (
+                "[backend]\nkind = \"memory\"\nmax_credentials = 0",
+                "backend.max_credentials: must be at least 1",
+            ),
+            (
+                "[backend]\nkind = \"aws\"\nmax_attempts = 0",
+                "backend.max_attempts: must be at least 1",
+            ),
+            #[cfg(feature = "vault")]
+            (
+                "[backend]\nkind = \"vault\"\nmount = \"a//b\"\n[backend.auth]\n\
+                 method = \"token\"\ntoken = \"hvs.0123\"",
+                "backend.mount: must be a Vault path",
+            ),
+            #[cfg(feature = "vault")]
+            (
+                "[backend]\nkind = \"vault\"\n[backend.auth]\nmethod = \"approle\"\n\
+                 role_id = \"\"\nsecret_id = \"s\"",
+                "backend.auth.role_id: is empty",
+            ),
+        ];
+        for (toml, expected) in cases {
+            let error = with_toml(toml).unwrap_err();
+            assert!(
+                matches!(error, ConfigError::Backend(_)),
+                "{toml}: {error:?}"
+            );
+            assert!(error.to_string().starts_with(expected), "{toml}: {error}");
+        }
+    }
+
+    #[test]
+    fn a_missing_or_unknown_vault_login_method_is_named_in_full_with_the_methods() {
+        for (auth, problem) in [
+            ("secret_id = \"s\"", "missing field `method`"),
+            ("method = \"ldap\"", "unknown method `ldap`"),
+        ] {
+            let error = with_toml(&format!(
+                "[backend]\nkind = \"vault\"\n[backend.auth]\n{auth}"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(error.starts_with(problem), "{error}");
+            assert!(error.contains("backend.auth.method"), "{error}");
+            assert!(
+                error.contains("`token`, `approle`, `kubernetes`"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_audit_output_is_off_a_standard_stream_or_a_file() {
+        for (text, output) in [
+            ("off", AuditOutput::Off),
+            ("stdout", AuditOutput::Stdout),
+            ("stderr", AuditOutput::Stderr),
+            (
+                "/var/log/credbridge/audit.jsonl",
+                AuditOutput::File("/var/log/credbridge/audit.jsonl".into()),
+            ),
+        ] {
+            let settings = with_toml(&format!("[audit]\noutput = \"{text}\"")).unwrap();
+            assert_eq!(settings.audit.output, output);
+            // Printed back as written, so `check-config` shows what it read.
+            let printed = toml::to_string(&settings).unwrap();
+            assert!(
+                printed.contains(&format!("output = \"{text}\"")),
+                "{printed}"
+            );
+        }
+        assert_eq!(with_toml("").unwrap().audit.output, AuditOutput::Off);
+    }
+
+    #[test]
+    fn token_entries_are_printed_back_as_written() {
+        let toml = "[[auth.tokens]]\nsha256 = \"f6b3dac63e528af146813954edf9e735aba38d72b83058170f553236aab48c08\"\nscope = \"team-b\"\nexpires_at = \"2027-01-31T00:00:00Z\"\n";
+        let settings = with_toml(toml).unwrap();
+        let printed = toml::to_string(&settings).unwrap();
+        assert!(printed.contains(toml), "{printed}");
+        assert_eq!(with_toml(&printed).unwrap(), settings);
     }
 
     /// What Kubernetes injects into every pod of a namespace with a Service named

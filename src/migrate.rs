@@ -19,6 +19,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use credbridge_adapters::vault::VaultConfig;
 use credbridge_adapters::{Backend, CredentialId, Document, Error, ErrorKind, Key, Scope};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
@@ -37,10 +38,13 @@ pub const DEFAULT_CONCURRENCY: usize = 8;
 #[derive(Debug, thiserror::Error)]
 pub enum MigrateError {
     #[error(
-        "the {side} configuration uses the memory backend, which lives inside one process: \
+        "the {side} configuration uses the {kind} backend, which lives inside one process: \
          there is nothing to migrate from or to across processes"
     )]
-    Memory { side: &'static str },
+    NotPersistent {
+        side: &'static str,
+        kind: &'static str,
+    },
     #[error("--from and --to describe the same backend: there is nothing to migrate")]
     SameBackend,
     #[error(
@@ -101,12 +105,16 @@ impl Plan {
     }
 }
 
-/// Refuses, before connecting, what cannot be migrated: a memory backend on either side, or
-/// the same backend configuration on both.
+/// Refuses, before connecting, what cannot be migrated: a backend that is not persistent
+/// (memory) on either side, or the same backend configuration on both.
 pub fn check_sides(from: &Settings, to: &Settings) -> Result<(), MigrateError> {
     for (side, settings) in [("--from", from), ("--to", to)] {
-        if !settings.backend.persistent() {
-            return Err(MigrateError::Memory { side });
+        let info = settings.backend.info();
+        if !info.capabilities.persistent {
+            return Err(MigrateError::NotPersistent {
+                side,
+                kind: info.kind,
+            });
         }
     }
     if from.backend == to.backend {
@@ -446,7 +454,7 @@ fn unreadable_references(references: &[ReferenceField], target: &str) -> Option<
         _ => ("fields", "hold references", "each"),
     };
     let scheme = match first.backend {
-        Some("vault") => "ref+vault://",
+        Some(kind) if kind == VaultConfig::INFO.kind => "ref+vault://",
         _ => "ref+awssecrets://",
     };
     Some(format!(

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::aws::AwsConfig;
 use crate::memory::{MemoryBackend, MemoryConfig};
 use crate::vault::VaultConfig;
-use crate::{Backend, Error, Result};
+use crate::{Backend, BackendInfo, Error, Result};
 
 /// The `[backend]` table: `kind` picks the backend, the other keys are its own.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -35,13 +35,21 @@ impl Default for BackendConfig {
 }
 
 impl BackendConfig {
+    /// What the configured backend is and can do, as its built backend's
+    /// [`Backend::info`] reports it, known without building it (so start-up can refuse a
+    /// token-less persistent backend without touching it) and whether or not its cargo
+    /// feature is compiled in.
+    pub fn info(&self) -> BackendInfo {
+        match self {
+            BackendConfig::Memory(_) => MemoryConfig::INFO,
+            BackendConfig::Vault(_) => VaultConfig::INFO,
+            BackendConfig::Aws(_) => AwsConfig::INFO,
+        }
+    }
+
     /// The `kind` name, as written in configuration.
     pub fn kind(&self) -> &'static str {
-        match self {
-            BackendConfig::Memory(_) => MemoryBackend::KIND,
-            BackendConfig::Vault(_) => "vault",
-            BackendConfig::Aws(_) => "aws",
-        }
+        self.info().kind
     }
 
     /// Checks what types alone cannot, without connecting, so `check-config` catches it.
@@ -55,12 +63,6 @@ impl BackendConfig {
             #[allow(unreachable_patterns)]
             other => Err(not_compiled_in(other.kind())),
         }
-    }
-
-    /// Whether the backend keeps credentials beyond this process, known before connecting
-    /// so that start-up can refuse a token-less persistent backend without touching it.
-    pub fn persistent(&self) -> bool {
-        !matches!(self, BackendConfig::Memory(_))
     }
 
     /// Builds the backend: one client, one login, shared by every request.
@@ -88,4 +90,26 @@ fn not_compiled_in(kind: &'static str) -> Error {
     Error::invalid_config(format!(
         "backend '{kind}' is not compiled in: rebuild with `--features {kind}`"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// serde names each variant by its own `rename_all`: it must spell the kind `info`
+    /// reports, or a `kind` read back from configuration would name another backend.
+    #[test]
+    fn the_kind_written_in_configuration_is_the_kind_info_reports() {
+        for config in [
+            BackendConfig::Memory(MemoryConfig::default()),
+            BackendConfig::Vault(VaultConfig::default()),
+            BackendConfig::Aws(AwsConfig::default()),
+        ] {
+            let written = serde_json::to_value(&config).unwrap();
+            assert_eq!(written["kind"], config.kind());
+            let read: BackendConfig =
+                serde_json::from_value(serde_json::json!({ "kind": config.kind() })).unwrap();
+            assert_eq!(read.info(), config.info());
+        }
+    }
 }

@@ -80,6 +80,13 @@ impl Error {
         Self::new(ErrorKind::InvalidConfig, message)
     }
 
+    /// A setting that cannot work, named as the operator wrote it (`backend.mount`, or a
+    /// variable such as `VAULT_TOKEN`) ahead of the problem: `backend.mount: must be …`,
+    /// the shape every configuration error of the service has.
+    pub fn invalid_setting(name: impl fmt::Display, problem: impl fmt::Display) -> Self {
+        Self::invalid_config(format!("{name}: {problem}"))
+    }
+
     /// Adds a `key: value` pair that says where the error happened (an id, a path).
     pub fn with_context(mut self, key: &'static str, value: impl fmt::Display) -> Self {
         self.context.push((key, value.to_string()));

@@ -141,8 +141,8 @@ impl ReferenceTarget {
     /// The `kind` of the backend that can read it: `vault` or `aws`.
     pub fn backend_kind(&self) -> &'static str {
         match self {
-            ReferenceTarget::Vault { .. } => "vault",
-            ReferenceTarget::AwsSecrets(_) => "aws",
+            ReferenceTarget::Vault { .. } => crate::vault::VaultConfig::INFO.kind,
+            ReferenceTarget::AwsSecrets(_) => crate::aws::AwsConfig::INFO.kind,
         }
     }
 

@@ -12,27 +12,30 @@ use crate::config::{reserved_key, Settings};
 
 /// What to do about a backend error, by kind.
 pub(super) fn fix_for(error: &Error, settings: &Settings) -> String {
-    let kind = settings.backend.kind();
     match error.kind() {
-        ErrorKind::Unavailable => match kind {
-            "vault" => "check that Vault answers at backend.address from here (DNS, network \
-                        policy, firewall, TLS) and that it is unsealed"
+        ErrorKind::Unavailable => match settings.backend {
+            BackendConfig::Vault(_) => {
+                "check that Vault answers at backend.address from here (DNS, network \
+                 policy, firewall, TLS) and that it is unsealed"
+                    .to_owned()
+            }
+            BackendConfig::Aws(_) => "check that Secrets Manager is reachable from here \
+                                      (region, endpoint_url, proxy or VPC endpoint) and that \
+                                      AWS credentials are found"
                 .to_owned(),
-            "aws" => "check that Secrets Manager is reachable from here (region, \
-                      endpoint_url, proxy or VPC endpoint) and that AWS credentials are found"
-                .to_owned(),
-            _ => "check that the backend is reachable from here".to_owned(),
+            BackendConfig::Memory(_) => "check that the backend is reachable from here".to_owned(),
         },
-        ErrorKind::PermissionDenied => match kind {
-            "vault" => "give credbridge's Vault login the policy in the Vault docs (create, \
-                        read, delete and list under {mount}/{path_prefix}), or check the token \
-                        or role"
+        ErrorKind::PermissionDenied => match settings.backend {
+            BackendConfig::Vault(_) => {
+                "give credbridge's Vault login the policy in the Vault docs (create, read, \
+                 delete and list under {mount}/{path_prefix}), or check the token or role"
+                    .to_owned()
+            }
+            BackendConfig::Aws(_) => "give credbridge's AWS identity the IAM policy in the \
+                                      AWS docs (CreateSecret, GetSecretValue, DeleteSecret, \
+                                      ListSecrets on the name prefix)"
                 .to_owned(),
-            "aws" => "give credbridge's AWS identity the IAM policy in the AWS docs \
-                      (CreateSecret, GetSecretValue, DeleteSecret, ListSecrets on the name \
-                      prefix)"
-                .to_owned(),
-            _ => "check the backend's permissions".to_owned(),
+            BackendConfig::Memory(_) => "check the backend's permissions".to_owned(),
         },
         ErrorKind::InvalidConfig => {
             "correct the [backend] configuration (`credbridge check-config` checks it)".to_owned()

@@ -8,6 +8,7 @@ use credbridge_adapters::SecretText;
 use super::report::{Check, Report};
 use super::skyvern::Target;
 use super::{backend, clock, skyvern, tls};
+use crate::app::{require_token, StartupError};
 use crate::auth::Authenticator;
 use crate::config::{Overrides, Settings, DEFAULT_CONFIG_FILE};
 
@@ -120,13 +121,12 @@ fn load(file: Option<&Path>) -> Result<(Settings, Check), Check> {
         .map_err(|error| Check::fail(NAME, format!("{source}: {error}"), fix))?;
     let tokens = Authenticator::from_settings(&settings)
         .map_err(|error| Check::fail(NAME, format!("{source}: {error}"), fix))?;
-    if tokens.is_empty() && settings.backend.persistent() {
+    if let Err(StartupError::NoToken(kind)) = require_token(settings.backend.info(), &tokens) {
         return Err(Check::fail(
             NAME,
             format!(
-                "{source}: no token is configured, and `serve` refuses to run the {} backend \
-                 without one",
-                settings.backend.kind()
+                "{source}: no token is configured, and `serve` refuses to run the {kind} backend \
+                 without one"
             ),
             "set CREDBRIDGE_TOKEN, `token`, or [[auth.tokens]]",
         ));

@@ -216,6 +216,22 @@ fn a_misspelt_variable_inside_the_backend_is_refused_by_its_own_name() {
     }
 }
 
+/// The login method tags a table inside the tagged backend table: without it, the variable
+/// to set is named (not `CREDBRIDGE_BACKEND`), with the methods it may name.
+#[test]
+fn a_vault_login_without_a_method_names_the_method_variable_and_its_values() {
+    let Ran { output, stderr, .. } = run(credbridge()
+        .arg("check-config")
+        .env("CREDBRIDGE_BACKEND__KIND", "vault")
+        .env("CREDBRIDGE_BACKEND__AUTH__SECRETID", "not-a-setting"));
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("missing field `method` (one of `token`, `approle`, `kubernetes`)")
+            && stderr.contains("\"CREDBRIDGE_BACKEND__AUTH__METHOD\""),
+        "{stderr}"
+    );
+}
+
 /// A misspelt backend key in the file is the file's, named in full, even when the
 /// environment sets the backend's other keys.
 #[test]

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use credbridge::config::{ConfigError, RateLimitSettings, TokenSettings};
+use credbridge::config::{AuditOutput, ConfigError, RateLimitSettings, TokenEntry};
 use credbridge::{App, Settings};
 use credbridge_adapters::memory::MemoryBackend;
 use credbridge_adapters::{Backend, SecretText};
@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use credbridge_adapters::testkit::eventually;
 
-use crate::helpers::{assert_error, audit_lines, metric, password, secret, TestApp};
+use crate::helpers::{assert_error, audit_lines, metric, password, secret, token_entry, TestApp};
 
 fn memory() -> Arc<dyn Backend> {
     Arc::new(MemoryBackend::default())
@@ -30,12 +30,8 @@ async fn status_with(app: &TestApp, token: &str) -> StatusCode {
         .status()
 }
 
-fn file_token(path: &Path) -> TokenSettings {
-    TokenSettings {
-        file: Some(path.to_owned()),
-        scope: "files".to_owned(),
-        ..TokenSettings::default()
-    }
+fn file_token(path: &Path) -> TokenEntry {
+    token_entry(&format!("file = '{}'\nscope = \"files\"", path.display()))
 }
 
 #[tokio::test]
@@ -243,22 +239,14 @@ async fn a_configuration_that_no_longer_loads_is_visible_and_keeps_the_tokens_in
 #[tokio::test]
 async fn an_expired_token_is_refused_and_others_still_work() {
     let app = TestApp::spawn_with(memory(), |settings| {
-        settings.auth.tokens.push(TokenSettings {
-            token: Some(SecretText::new("expired-token-0123456789")),
-            expires_at: Some("2020-01-01T00:00:00Z".to_owned()),
-            ..TokenSettings {
-                scope: "old".into(),
-                ..TokenSettings::default()
-            }
-        });
-        settings.auth.tokens.push(TokenSettings {
-            token: Some(SecretText::new("future-token-0123456789")),
-            expires_at: Some("2999-01-01T00:00:00Z".to_owned()),
-            ..TokenSettings {
-                scope: "new".into(),
-                ..TokenSettings::default()
-            }
-        });
+        settings.auth.tokens.push(token_entry(
+            "token = \"expired-token-0123456789\"\nscope = \"old\"\n\
+             expires_at = \"2020-01-01T00:00:00Z\"",
+        ));
+        settings.auth.tokens.push(token_entry(
+            "token = \"future-token-0123456789\"\nscope = \"new\"\n\
+             expires_at = \"2999-01-01T00:00:00Z\"",
+        ));
     })
     .await;
     assert_eq!(
@@ -362,7 +350,7 @@ async fn behind_a_trusted_proxy_failures_count_against_the_forwarded_client() {
         settings.rate_limit.auth_failures_burst = 2;
         settings.rate_limit.auth_failures_per_minute = 1;
         settings.http.trusted_proxies = vec!["127.0.0.0/8".to_owned()];
-        settings.audit.output = audit_path.display().to_string();
+        settings.audit.output = AuditOutput::File(audit_path);
     })
     .await;
     // The client forged the first address; the proxy (this test, on loopback) appended
@@ -469,7 +457,7 @@ async fn the_audit_log_has_a_line_per_operation_and_no_secret() {
     let path = dir.path().join("audit.jsonl");
     let audit_path = path.clone();
     let app = TestApp::spawn_with(memory(), move |settings| {
-        settings.audit.output = audit_path.display().to_string();
+        settings.audit.output = AuditOutput::File(audit_path);
     })
     .await;
     let id = app.create_ok(&password()).await;

@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use credbridge::config::{AuthSettings, RateLimitSettings, ScopeReferences, TokenSettings};
+use credbridge::config::{ScopeReferences, TokenEntry};
 use credbridge::{App, Settings};
 use credbridge_adapters::testkit::unique_scope;
-use credbridge_adapters::{Backend, Scope, SecretText};
+use credbridge_adapters::{Backend, Scope};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -47,30 +47,13 @@ impl TestApp {
         // Both scopes are fresh, so tests can share one backend server.
         let token = format!("token-{}", scope.as_str());
         let other_token = format!("token-{}", other_scope.as_str());
-        let mut settings = Settings {
-            auth: AuthSettings {
-                tokens: vec![
-                    TokenSettings {
-                        token: Some(SecretText::new(token.clone())),
-                        scope: scope.to_string(),
-                        ..TokenSettings::default()
-                    },
-                    TokenSettings {
-                        token: Some(SecretText::new(other_token.clone())),
-                        scope: other_scope.to_string(),
-                        ..TokenSettings::default()
-                    },
-                ],
-                ..AuthSettings::default()
-            },
-            // The contract cases make many failed attempts from one address; the limits
-            // have tests of their own.
-            rate_limit: RateLimitSettings {
-                enabled: false,
-                ..RateLimitSettings::default()
-            },
-            ..Settings::default()
-        };
+        let mut settings = settings_from(&format!(
+            "[[auth.tokens]]\ntoken = \"{token}\"\nscope = \"{scope}\"\n\
+             [[auth.tokens]]\ntoken = \"{other_token}\"\nscope = \"{other_scope}\"\n\
+             # The contract cases make many failed attempts from one address; the limits\n\
+             # have tests of their own.\n\
+             [rate_limit]\nenabled = false\n"
+        ));
         configure(&mut settings);
         settings.validate().expect("test settings are valid");
         let app = build(&settings, Arc::clone(&backend));
@@ -242,10 +225,7 @@ pub fn secret() -> Value {
 /// Settings with `token` as their one token, in the default scope, as `CREDBRIDGE_TOKEN`
 /// gives it.
 pub fn one_token_settings(token: &str) -> Settings {
-    Settings {
-        token: Some(SecretText::new(token)),
-        ..Settings::default()
-    }
+    settings_from(&format!("token = \"{token}\"\n"))
 }
 
 /// Serves `app` on a free loopback port, in the background, for the rest of the test;
@@ -330,12 +310,25 @@ pub async fn raw_request(app: &TestApp, method: &str, path: &str) -> (u16, Value
     )
 }
 
+/// The settings a configuration file holding `toml` gives (with the environment left out).
+pub fn settings_from(toml: &str) -> Settings {
+    Settings::from_toml(toml).expect("the test configuration is valid")
+}
+
+/// One `[[auth.tokens]]` entry, read from its keys as a configuration file holds them.
+pub fn token_entry(keys: &str) -> TokenEntry {
+    settings_from(&format!("[[auth.tokens]]\n{keys}"))
+        .auth
+        .tokens
+        .remove(0)
+}
+
 /// Lets the scope of the `index`th test token (0: `token`, 1: `other_token`) reference
 /// entries matching `patterns`.
 pub fn allow_references(settings: &mut Settings, index: usize, patterns: &[String]) {
-    let scope = settings.auth.tokens[index].scope.clone();
+    let scope = settings.auth.tokens[index].scope().expect("a scope");
     settings.references.scopes.insert(
-        scope,
+        scope.to_string(),
         ScopeReferences {
             allow: patterns.to_vec(),
         },

@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 
+use credbridge::config::AuditOutput;
 use credbridge::Settings;
 use credbridge_adapters::testkit::references::entry_name;
 use credbridge_adapters::testkit::{document, ReferencePeer};
@@ -377,7 +378,7 @@ pub async fn deleting_a_credential_leaves_the_referenced_entry_untouched(peer: R
 pub async fn audit_lines_and_metrics_name_references_never_values(peer: ReferencePeer) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
-    let audit = path.display().to_string();
+    let audit = AuditOutput::File(path.clone());
     let app = spawn(&peer, move |settings| {
         settings.audit.output = audit;
         settings.metrics.enabled = true;

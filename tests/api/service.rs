@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use credbridge::app::StartupError;
+use credbridge::config::AuditOutput;
 use credbridge::{App, Settings};
 use credbridge_adapters::memory::{MemoryBackend, MemoryConfig};
 use credbridge_adapters::testkit::{document, eventually};
@@ -378,7 +379,7 @@ async fn a_long_or_unusual_client_request_id_is_replaced_by_a_fresh_one() {
     let audit = dir.path().join("audit.jsonl");
     let audit_path = audit.clone();
     let app = TestApp::spawn_with(Arc::new(MemoryBackend::default()), move |settings| {
-        settings.audit.output = audit_path.display().to_string();
+        settings.audit.output = AuditOutput::File(audit_path);
     })
     .await;
     let (longest, too_long) = ("r".repeat(64), "r".repeat(65));
@@ -422,7 +423,7 @@ async fn head_on_credential_routes_is_refused_unaudited_and_probes_keep_it() {
     let audit_path = audit.clone();
     let backend = Arc::new(CheckCounting::default());
     let app = TestApp::spawn_with(backend.clone(), move |settings| {
-        settings.audit.output = audit_path.display().to_string();
+        settings.audit.output = AuditOutput::File(audit_path);
     })
     .await;
     let id = app.create_ok(&secret()).await;

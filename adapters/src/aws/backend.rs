@@ -10,8 +10,8 @@ use super::error::{
 };
 use super::AwsConfig;
 use crate::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
-    ReferenceTarget, ReferencedEntry, Result, Scope,
+    Backend, BackendInfo, CredentialId, Document, Error, ErrorKind, Key, ReferenceTarget,
+    ReferencedEntry, Result, Scope,
 };
 
 /// Credentials as AWS Secrets Manager secrets, one per key, named
@@ -29,7 +29,6 @@ pub struct AwsBackend {
 }
 
 impl AwsBackend {
-    pub const KIND: &'static str = "aws";
     /// AWS's limit on a secret's description.
     const MAX_DESCRIPTION_CHARS: usize = 2048;
     /// ListSecrets' largest page.
@@ -71,13 +70,7 @@ impl AwsBackend {
 #[async_trait]
 impl Backend for AwsBackend {
     fn info(&self) -> BackendInfo {
-        BackendInfo {
-            kind: Self::KIND,
-            capabilities: Capabilities {
-                persistent: true,
-                shared: true,
-            },
-        }
+        AwsConfig::INFO
     }
 
     /// `CreateSecret`, which never overwrites: an existing name is `ResourceExists`.

@@ -10,7 +10,7 @@ use aws_config::{BehaviorVersion, Region};
 use aws_sdk_secretsmanager::config::SharedCredentialsProvider;
 use aws_sdk_secretsmanager::Client;
 
-use super::endpoint::locate;
+use super::endpoint::{locate, NO_REGION};
 use super::AwsConfig;
 use crate::{Error, Result};
 
@@ -38,10 +38,7 @@ pub async fn sdk_client(config: &AwsConfig) -> Result<(Client, Region)> {
         );
     let mut shared = locate(config, loader).load().await;
     let Some(region) = shared.region().cloned() else {
-        return Err(Error::invalid_config(
-            "backend.region: no AWS region found; set `region`, AWS_REGION, or a \
-             region in the shared config profile",
-        ));
+        return Err(Error::invalid_setting("backend.region", NO_REGION));
     };
     if let Some(role_arn) = &config.role_arn {
         let mut role = AssumeRoleProvider::builder(role_arn)

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{CredentialId, Error, Result, Scope};
+use crate::{BackendInfo, Capabilities, CredentialId, Error, Result, Scope};
 
 /// `[backend] kind = "aws"`: AWS Secrets Manager.
 ///
@@ -98,6 +98,15 @@ pub enum DeletePolicy {
 }
 
 impl AwsConfig {
+    /// The AWS backend's `kind` and what it can do, known before it connects (and in a
+    /// build without the `aws` feature).
+    pub const INFO: BackendInfo = BackendInfo {
+        kind: "aws",
+        capabilities: Capabilities {
+            persistent: true,
+            shared: true,
+        },
+    };
     pub const DEFAULT_NAME_PREFIX: &'static str = "credbridge/";
     pub const DEFAULT_SESSION_NAME: &'static str = "credbridge";
     /// The tag every secret credbridge creates carries, so they can be found and audited.
@@ -126,8 +135,11 @@ impl AwsConfig {
 
     /// Checks what types alone cannot; every error names its key.
     pub fn validate(&self) -> Result<()> {
-        let invalid = |key: &str, message: &str| {
-            Err(Error::invalid_config(format!("backend.{key}: {message}")))
+        let invalid = |key: &str, problem: &str| {
+            Err(Error::invalid_setting(
+                format_args!("backend.{key}"),
+                problem,
+            ))
         };
         if !self.name_prefix.bytes().all(is_secret_name_byte) {
             return invalid(

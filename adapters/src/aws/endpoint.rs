@@ -7,6 +7,10 @@ use aws_sdk_secretsmanager::config::endpoint::{DefaultResolver, Params, ResolveE
 use super::AwsConfig;
 use crate::{Error, Result};
 
+/// `backend.region`'s problem when the SDK's default chain finds no region either.
+pub(super) const NO_REGION: &str =
+    "no AWS region found; set it, AWS_REGION, or a region in the shared config profile";
+
 /// Applies the configuration's profile and region to an SDK loader; every other source of
 /// region (AWS_REGION, the profile's own) is the loader's default chain.
 pub(super) fn locate(config: &AwsConfig, mut loader: ConfigLoader) -> ConfigLoader {
@@ -39,12 +43,9 @@ pub async fn secrets_manager_endpoint(config: &AwsConfig) -> Result<String> {
     if let Some(url) = shared.endpoint_url() {
         return Ok(url.to_owned());
     }
-    let region = shared.region().ok_or_else(|| {
-        Error::invalid_config(
-            "backend.region: no AWS region found; set `region`, AWS_REGION, or a region in \
-             the shared config profile",
-        )
-    })?;
+    let region = shared
+        .region()
+        .ok_or_else(|| Error::invalid_setting("backend.region", NO_REGION))?;
     endpoint_for(
         region.as_ref(),
         shared.use_fips().unwrap_or(false),

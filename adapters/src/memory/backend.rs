@@ -6,8 +6,8 @@ use dashmap::DashMap;
 
 use super::MemoryConfig;
 use crate::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
-    ReferenceTarget, ReferencedEntry, Result, Scope,
+    Backend, BackendInfo, CredentialId, Document, Error, ErrorKind, Key, ReferenceTarget,
+    ReferencedEntry, Result, Scope,
 };
 
 /// Documents in a sharded concurrent map: a read takes one shard's read lock for the
@@ -28,8 +28,6 @@ impl Default for MemoryBackend {
 }
 
 impl MemoryBackend {
-    pub const KIND: &'static str = "memory";
-
     pub fn new(config: MemoryConfig) -> Self {
         Self {
             documents: DashMap::new(),
@@ -42,13 +40,7 @@ impl MemoryBackend {
 #[async_trait]
 impl Backend for MemoryBackend {
     fn info(&self) -> BackendInfo {
-        BackendInfo {
-            kind: Self::KIND,
-            capabilities: Capabilities {
-                persistent: false,
-                shared: false,
-            },
-        }
+        MemoryConfig::INFO
     }
 
     async fn put(&self, key: &Key, document: &Document) -> Result<()> {

@@ -1,5 +1,7 @@
 use serde::{Deserialize, Serialize};
 
+use crate::{BackendInfo, Capabilities};
+
 /// `[backend] kind = "memory"`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -17,13 +19,22 @@ fn is_default_max_credentials(value: &usize) -> bool {
 }
 
 impl MemoryConfig {
+    /// The memory backend's `kind` and what it can do, known before it is built.
+    pub const INFO: BackendInfo = BackendInfo {
+        kind: "memory",
+        capabilities: Capabilities {
+            persistent: false,
+            shared: false,
+        },
+    };
     pub const DEFAULT_MAX_CREDENTIALS: usize = 100_000;
 
     /// Checks what types alone cannot; errors name the key.
     pub fn validate(&self) -> crate::Result<()> {
         if self.max_credentials == 0 {
-            return Err(crate::Error::invalid_config(
-                "backend.max_credentials: must be at least 1",
+            return Err(crate::Error::invalid_setting(
+                "backend.max_credentials",
+                "must be at least 1",
             ));
         }
         Ok(())

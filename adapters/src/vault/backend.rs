@@ -13,8 +13,8 @@ use super::error::{classify, status, Request};
 use super::plan::{plan, Env};
 use super::session::{obtain, Backoff, Method, Obtained, Session};
 use crate::{
-    Backend, BackendInfo, Capabilities, CredentialId, Document, Error, ErrorKind, Key,
-    ReferenceTarget, ReferencedEntry, Result, Scope,
+    Backend, BackendInfo, CredentialId, Document, Error, ErrorKind, Key, ReferenceTarget,
+    ReferencedEntry, Result, Scope,
 };
 
 /// Credentials in the KV engine of HashiCorp Vault or OpenBao, one secret per credential
@@ -95,8 +95,6 @@ impl Layout {
 }
 
 impl VaultBackend {
-    pub const KIND: &'static str = "vault";
-
     /// Checks the configuration (the same step as `check-config`, with `VAULT_ADDR`,
     /// `VAULT_TOKEN`, `VAULT_NAMESPACE` and `VAULT_CACERT` filling in what it leaves
     /// unset), builds the one HTTP client, and returns: a mistake in the configuration
@@ -566,13 +564,7 @@ impl Backend for VaultBackend {
     }
 
     fn info(&self) -> BackendInfo {
-        BackendInfo {
-            kind: Self::KIND,
-            capabilities: Capabilities {
-                persistent: true,
-                shared: true,
-            },
-        }
+        VaultConfig::INFO
     }
 
     async fn put(&self, key: &Key, document: &Document) -> Result<()> {

@@ -44,21 +44,24 @@ impl Http {
             // failing on machines that have none (reqwest issue 2988, as vaultrs does).
             builder = builder.tls_certs_only(Vec::new());
         } else if let Some(path) = &plan.ca_cert {
-            let pem = read_file(path, "tls.ca_cert")?;
+            let pem = read_file(path, "backend.tls.ca_cert")?;
             let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|error| {
-                Error::invalid_config("`tls.ca_cert` is not a PEM certificate bundle")
+                Error::invalid_setting("backend.tls.ca_cert", "is not a PEM certificate bundle")
                     .with_context("path", path.display())
                     .with_source(error)
             })?;
             builder = builder.tls_certs_only(certs);
         }
         if let Some((cert, key)) = &plan.client_cert {
-            let mut pem = read_file(cert, "tls.client_cert")?;
+            let mut pem = read_file(cert, "backend.tls.client_cert")?;
             pem.push(b'\n');
-            pem.extend(read_file(key, "tls.client_key")?);
+            pem.extend(read_file(key, "backend.tls.client_key")?);
             let identity = reqwest::Identity::from_pem(&pem).map_err(|error| {
-                Error::invalid_config("`tls.client_cert` and `tls.client_key` are not a PEM pair")
-                    .with_source(error)
+                Error::invalid_setting(
+                    "backend.tls.client_cert",
+                    "and backend.tls.client_key are not a PEM certificate and its key",
+                )
+                .with_source(error)
             })?;
             builder = builder.identity(identity);
         }
@@ -125,8 +128,7 @@ impl Http {
 
 fn read_file(path: &Path, key: &'static str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|error| {
-        Error::invalid_config("cannot read a file named in the configuration")
-            .with_context("key", key)
+        Error::invalid_setting(key, "cannot read the file it names")
             .with_context("path", path.display())
             .with_source(error)
     })

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::SecretText;
+use crate::{BackendInfo, Capabilities, SecretText};
 
 /// `[backend] kind = "vault"`: the KV engine, version 1 or 2, of HashiCorp Vault or OpenBao.
 ///
@@ -39,6 +39,18 @@ pub struct VaultConfig {
     /// How long one request to Vault may take, connection included.
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
+}
+
+impl VaultConfig {
+    /// The Vault backend's `kind` and what it can do, known before it connects (and in a
+    /// build without the `vault` feature).
+    pub const INFO: BackendInfo = BackendInfo {
+        kind: "vault",
+        capabilities: Capabilities {
+            persistent: true,
+            shared: true,
+        },
+    };
 }
 
 impl Default for VaultConfig {
@@ -131,6 +143,13 @@ pub enum VaultAuth {
     Approle(AppRoleAuth),
     /// Kubernetes: the pod's service-account JWT, exchanged for a token.
     Kubernetes(KubernetesAuth),
+}
+
+impl VaultAuth {
+    /// The key that picks the method.
+    pub const TAG: &'static str = "method";
+    /// Every method, as written in configuration.
+    pub const METHODS: [&'static str; 3] = ["token", "approle", "kubernetes"];
 }
 
 impl Default for VaultAuth {
@@ -273,6 +292,23 @@ mod tests {
             auth.jwt_path,
             PathBuf::from("/var/run/secrets/kubernetes.io/serviceaccount/token")
         );
+    }
+
+    #[test]
+    fn every_listed_method_parses_and_only_those() {
+        let tables = [
+            ("token", ""),
+            ("approle", "role_id = \"r\"\nsecret_id = \"s\""),
+            ("kubernetes", "role = \"r\""),
+        ];
+        assert_eq!(VaultAuth::METHODS, tables.map(|(method, _)| method));
+        for (method, rest) in tables {
+            parse(&format!(
+                "[auth]\n{} = \"{method}\"\n{rest}",
+                VaultAuth::TAG
+            ))
+            .unwrap();
+        }
     }
 
     #[test]

@@ -65,10 +65,11 @@ pub(crate) fn plan(config: &VaultConfig, env: Env) -> Result<Plan> {
     let address = match reqwest::Url::parse(&address) {
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => url,
         _ => {
-            return Err(
-                Error::invalid_config("`address` must be an http:// or https:// URL")
-                    .with_context("address", &address),
+            return Err(Error::invalid_setting(
+                "backend.address",
+                "must be an http:// or https:// URL",
             )
+            .with_context("value", &address))
         }
     };
     let namespace = config
@@ -81,8 +82,9 @@ pub(crate) fn plan(config: &VaultConfig, env: Env) -> Result<Plan> {
         (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
         (None, None) => None,
         _ => {
-            return Err(Error::invalid_config(
-                "`tls.client_cert` and `tls.client_key` go together",
+            return Err(Error::invalid_setting(
+                "backend.tls.client_cert",
+                "goes together with backend.tls.client_key: set both or neither",
             ))
         }
     };
@@ -93,8 +95,8 @@ pub(crate) fn plan(config: &VaultConfig, env: Env) -> Result<Plan> {
         client_cert,
         connect_timeout: config.connect_timeout,
         request_timeout: config.request_timeout,
-        mount: check_path(&config.mount, "mount")?,
-        prefix: check_path(&config.path_prefix, "path_prefix")?,
+        mount: check_path(&config.mount, "backend.mount")?,
+        prefix: check_path(&config.path_prefix, "backend.path_prefix")?,
         kv_version: config.kv_version,
         method: method(&config.auth, env.token)?,
     })
@@ -104,12 +106,13 @@ fn method(auth: &VaultAuth, env_token: Option<String>) -> Result<Method> {
     Ok(match auth {
         VaultAuth::Token(auth) => match (&auth.token, &auth.token_file) {
             (Some(_), Some(_)) => {
-                return Err(Error::invalid_config(
-                    "set one of `auth.token` and `auth.token_file`, not both",
+                return Err(Error::invalid_setting(
+                    "backend.auth.token",
+                    "cannot be combined with backend.auth.token_file: set one of them",
                 ))
             }
             (Some(token), None) => {
-                check_token_text(token, "auth.token")?;
+                check_token_text(token, "backend.auth.token")?;
                 Method::Static(token.clone())
             }
             (None, Some(path)) => Method::TokenFile(path.clone()),
@@ -119,36 +122,39 @@ fn method(auth: &VaultAuth, env_token: Option<String>) -> Result<Method> {
                     Method::Static(token)
                 }
                 None => {
-                    return Err(Error::invalid_config(
-                        "no Vault token: set `auth.token`, `auth.token_file` or VAULT_TOKEN",
+                    return Err(Error::invalid_setting(
+                        "backend.auth.token",
+                        "no Vault token: set it, backend.auth.token_file or VAULT_TOKEN",
                     ))
                 }
             },
         },
         VaultAuth::Approle(auth) => {
-            let secret_id =
-                match (&auth.secret_id, &auth.secret_id_file) {
-                    (Some(secret), None) => SecretSource::Value(secret.clone()),
-                    (None, Some(path)) => SecretSource::File(path.clone()),
-                    _ => return Err(Error::invalid_config(
-                        "AppRole needs exactly one of `auth.secret_id` and `auth.secret_id_file`",
-                    )),
-                };
+            let secret_id = match (&auth.secret_id, &auth.secret_id_file) {
+                (Some(secret), None) => SecretSource::Value(secret.clone()),
+                (None, Some(path)) => SecretSource::File(path.clone()),
+                _ => {
+                    return Err(Error::invalid_setting(
+                        "backend.auth.secret_id",
+                        "AppRole needs exactly one of it and backend.auth.secret_id_file",
+                    ))
+                }
+            };
             if auth.role_id.is_empty() {
-                return Err(Error::invalid_config("`auth.role_id` is empty"));
+                return Err(Error::invalid_setting("backend.auth.role_id", "is empty"));
             }
             Method::AppRole {
-                mount: check_path(&auth.mount, "auth.mount")?,
+                mount: check_path(&auth.mount, "backend.auth.mount")?,
                 role_id: auth.role_id.clone(),
                 secret_id,
             }
         }
         VaultAuth::Kubernetes(auth) => {
             if auth.role.is_empty() {
-                return Err(Error::invalid_config("`auth.role` is empty"));
+                return Err(Error::invalid_setting("backend.auth.role", "is empty"));
             }
             Method::Kubernetes {
-                mount: check_path(&auth.mount, "auth.mount")?,
+                mount: check_path(&auth.mount, "backend.auth.mount")?,
                 role: auth.role.clone(),
                 jwt_path: auth.jwt_path.clone(),
             }
@@ -173,10 +179,10 @@ fn check_path(value: &str, key: &'static str) -> Result<String> {
     if valid {
         Ok(trimmed.to_owned())
     } else {
-        Err(Error::invalid_config(
+        Err(Error::invalid_setting(
+            key,
             "must be a Vault path of letters, digits, '_', '-' and '.' separated by '/'",
         )
-        .with_context("key", key)
         .with_context("value", value))
     }
 }

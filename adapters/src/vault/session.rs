@@ -57,17 +57,14 @@ impl SecretSource {
 
 async fn read_secret_file(path: &PathBuf, key: &'static str) -> Result<SecretText> {
     let text = tokio::fs::read_to_string(path).await.map_err(|error| {
-        Error::invalid_config("cannot read a secret file named in the configuration")
-            .with_context("key", key)
+        Error::invalid_setting(key, "cannot read the file it names")
             .with_context("path", path.display())
             .with_source(error)
     })?;
     let text = text.trim();
     if text.is_empty() {
         return Err(
-            Error::invalid_config("a secret file named in the configuration is empty")
-                .with_context("key", key)
-                .with_context("path", path.display()),
+            Error::invalid_setting(key, "names an empty file").with_context("path", path.display())
         );
     }
     Ok(SecretText::new(text))
@@ -77,14 +74,14 @@ async fn read_secret_file(path: &PathBuf, key: &'static str) -> Result<SecretTex
 /// client library panic building the request.
 pub(crate) fn check_token_text(token: &SecretText, key: &'static str) -> Result<()> {
     if token.is_empty() {
-        Err(Error::invalid_config("the Vault token is empty").with_context("key", key))
+        Err(Error::invalid_setting(key, "the Vault token is empty"))
     } else if token.expose().bytes().all(|byte| byte.is_ascii_graphic()) {
         Ok(())
     } else {
-        Err(Error::invalid_config(
+        Err(Error::invalid_setting(
+            key,
             "a Vault token may contain only printable ASCII characters without spaces",
-        )
-        .with_context("key", key))
+        ))
     }
 }
 
@@ -276,7 +273,7 @@ impl Session {
         match &self.method {
             Method::Static(_) => Ok(false),
             Method::TokenFile(path) => {
-                let token = read_secret_file(path, "auth.token_file").await?;
+                let token = read_secret_file(path, "backend.auth.token_file").await?;
                 if token == current.token {
                     return Ok(false);
                 }
@@ -350,7 +347,7 @@ impl Session {
     }
 
     async fn reread(&self, path: &PathBuf, current: &Login) -> Result<()> {
-        let token = read_secret_file(path, "auth.token_file").await?;
+        let token = read_secret_file(path, "backend.auth.token_file").await?;
         if token != current.token {
             let lease = lookup_lease(&self.http, &token).await?;
             self.install(token, lease, current.generation + 1);
@@ -436,7 +433,7 @@ pub(crate) async fn obtain(http: &Arc<Http>, method: &Method) -> Result<Obtained
             });
         }
         Method::TokenFile(path) => {
-            let token = read_secret_file(path, "auth.token_file").await?;
+            let token = read_secret_file(path, "backend.auth.token_file").await?;
             let lease = lookup_lease(http, &token).await?;
             return Ok(Obtained { token, lease });
         }
@@ -445,7 +442,7 @@ pub(crate) async fn obtain(http: &Arc<Http>, method: &Method) -> Result<Obtained
             role_id,
             secret_id,
         } => {
-            let secret_id = secret_id.read("auth.secret_id_file").await?;
+            let secret_id = secret_id.read("backend.auth.secret_id_file").await?;
             vaultrs::auth::approle::login(&anonymous, mount, role_id, secret_id.expose())
                 .await
                 .map_err(|error| classify(error, Request::Login, "log in with AppRole"))?
@@ -455,7 +452,7 @@ pub(crate) async fn obtain(http: &Arc<Http>, method: &Method) -> Result<Obtained
             role,
             jwt_path,
         } => {
-            let jwt = read_secret_file(jwt_path, "auth.jwt_path").await?;
+            let jwt = read_secret_file(jwt_path, "backend.auth.jwt_path").await?;
             vaultrs::auth::kubernetes::login(&anonymous, mount, role, jwt.expose())
                 .await
                 .map_err(|error| classify(error, Request::Login, "log in with Kubernetes"))?
@@ -474,7 +471,7 @@ pub(crate) async fn obtain(http: &Arc<Http>, method: &Method) -> Result<Obtained
 
 /// Asks Vault about a token it was given (not one it issued to credbridge by login).
 async fn lookup_lease(http: &Arc<Http>, token: &SecretText) -> Result<Lease> {
-    check_token_text(token, "auth.token")?;
+    check_token_text(token, "backend.auth.token")?;
     let info = vaultrs::token::lookup_self(&http.conn(token.expose()))
         .await
         .map_err(|error| classify(error, Request::Other, "look up the token"))?;
