@@ -18,7 +18,8 @@ use crate::credential::ContractViolation;
 use crate::references::{ReferenceError, Unresolved};
 
 /// Every stable code an error body carries: its status, and when it is answered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// `ErrorCode::VARIANTS` lists them all, in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::VariantArray)]
 pub enum ErrorCode {
     InvalidJson,
     InvalidId,
@@ -41,27 +42,6 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 18] = [
-        ErrorCode::InvalidJson,
-        ErrorCode::InvalidId,
-        ErrorCode::Unauthorized,
-        ErrorCode::NotFound,
-        ErrorCode::UnknownRoute,
-        ErrorCode::MethodNotAllowed,
-        ErrorCode::PayloadTooLarge,
-        ErrorCode::UnsupportedMediaType,
-        ErrorCode::InvalidCredential,
-        ErrorCode::RateLimited,
-        ErrorCode::BackendPermissionDenied,
-        ErrorCode::BackendError,
-        ErrorCode::BackendMalformed,
-        ErrorCode::ReferenceUnresolved,
-        ErrorCode::BackendUnavailable,
-        ErrorCode::Timeout,
-        ErrorCode::NotReady,
-        ErrorCode::BackendFull,
-    ];
-
     /// The table: status, code, and when it is answered (for the API's documentation).
     const fn row(self) -> (StatusCode, &'static str, &'static str) {
         match self {
@@ -411,6 +391,7 @@ impl IntoResponse for ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::VariantArray;
 
     /// Status, code and the sentence the caller sees.
     fn parts(error: &ApiError) -> (StatusCode, &'static str, String) {
@@ -480,9 +461,9 @@ mod tests {
 
     #[test]
     fn every_code_is_distinct() {
-        for (index, code) in ErrorCode::ALL.iter().enumerate() {
+        for (index, code) in ErrorCode::VARIANTS.iter().enumerate() {
             assert!(
-                ErrorCode::ALL[..index]
+                ErrorCode::VARIANTS[..index]
                     .iter()
                     .all(|other| other.as_str() != code.as_str()),
                 "{code:?}"
@@ -510,7 +491,7 @@ mod tests {
                 }
             }
         }
-        for code in ErrorCode::ALL {
+        for code in ErrorCode::VARIANTS {
             assert!(
                 listed.contains(&(code.status().as_u16(), code.as_str().to_owned())),
                 "README's table of errors lacks {} under {}",
@@ -520,7 +501,9 @@ mod tests {
         }
         for (status, code) in &listed {
             assert!(
-                ErrorCode::ALL.iter().any(|known| known.as_str() == code),
+                ErrorCode::VARIANTS
+                    .iter()
+                    .any(|known| known.as_str() == code),
                 "README's table lists {code} ({status}), which the server never answers"
             );
         }
