@@ -17,7 +17,6 @@ mod helpers;
 use captured::Captured;
 
 use credbridge::config::LogFormat;
-use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
     documented_policy, unique_prefix, vault_config, TestVault,
 };
@@ -82,8 +81,8 @@ async fn vault_404_and_403_are_logged_once_by_credbridge_at_their_level() {
     );
 
     // A read the policy denies: Vault answers 403; one ERROR, credbridge's.
-    let policy = format!("credbridge-{}", random_hex(6));
-    root.write_policy(&policy, &documented_policy(2, "secret", "elsewhere"))
+    let policy = root
+        .new_policy(&documented_policy(2, "secret", "elsewhere"))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
     let denied = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;

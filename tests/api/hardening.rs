@@ -320,12 +320,7 @@ async fn a_valid_token_is_served_right_after_a_burst_of_failures_from_its_addres
         StatusCode::TOO_MANY_REQUESTS
     );
     // Probes are not credential routes and stay reachable.
-    let health = app
-        .client
-        .get(format!("http://{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let health = app.get_public("/healthz").await;
     assert_eq!(health.status(), StatusCode::OK);
 }
 
@@ -474,11 +469,7 @@ async fn the_audit_log_has_a_line_per_operation_and_no_secret() {
     invalid.as_object_mut().unwrap().remove("secret_value");
     app.create(&invalid).await;
     // Probes are not audited.
-    app.client
-        .get(format!("http://{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    app.get_public("/healthz").await;
 
     let lines = audit_lines(&path, 6).await;
     let summary: Vec<(String, String, u64)> = lines
@@ -579,12 +570,7 @@ async fn metrics_count_requests_and_backend_calls_without_ids_or_secrets() {
 #[tokio::test]
 async fn metrics_are_off_by_default_and_can_require_a_token() {
     let off = TestApp::spawn(memory()).await;
-    let response = off
-        .client
-        .get(format!("http://{}/metrics", off.address))
-        .send()
-        .await
-        .unwrap();
+    let response = off.get_public("/metrics").await;
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 
     let guarded = TestApp::spawn_with(memory(), |settings| {
@@ -636,12 +622,7 @@ async fn every_documented_operation_is_served_and_the_document_is_too() {
         settings.base_path = "/custom/base".into()
     })
     .await;
-    let response = app
-        .client
-        .get(format!("http://{}/openapi.json", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_public("/openapi.json").await;
     assert_eq!(response.status(), StatusCode::OK);
     let document: Value = response.json().await.unwrap();
     let paths = document["paths"].as_object().unwrap();

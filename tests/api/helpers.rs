@@ -122,25 +122,25 @@ impl TestApp {
         self.request(Method::GET, &self.base).send().await.unwrap()
     }
 
-    /// `GET /readyz`: its status and JSON body.
-    pub async fn readyz(&self) -> (StatusCode, Value) {
-        let response = self
-            .client
-            .get(format!("http://{}/readyz", self.address))
+    /// `GET path` without a token, as probes and scrapers call `/healthz`, `/readyz`,
+    /// `/metrics` and `/openapi.json`.
+    pub async fn get_public(&self, path: &str) -> Response {
+        self.client
+            .get(format!("http://{}{path}", self.address))
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// `GET /readyz`: its status and JSON body.
+    pub async fn readyz(&self) -> (StatusCode, Value) {
+        let response = self.get_public("/readyz").await;
         (response.status(), response.json().await.unwrap())
     }
 
     /// The `/metrics` text (metrics must be enabled, without a scrape token).
     pub async fn metrics(&self) -> String {
-        let response = self
-            .client
-            .get(format!("http://{}/metrics", self.address))
-            .send()
-            .await
-            .unwrap();
+        let response = self.get_public("/metrics").await;
         assert_eq!(response.status(), StatusCode::OK);
         response.text().await.unwrap()
     }
@@ -357,8 +357,7 @@ pub async fn audit_lines(path: &std::path::Path, lines: usize) -> Vec<Value> {
 /// is shared for an interval, so this waits one interval first, for a fresh check.
 pub async fn readyz(app: &TestApp) -> (StatusCode, Value) {
     tokio::time::sleep(credbridge::api::SharedCheck::INTERVAL).await;
-    let url = format!("http://{}/readyz", app.address);
-    let response = app.client.get(url).send().await.unwrap();
+    let response = app.get_public("/readyz").await;
     let status = response.status();
     (status, response.json().await.unwrap_or(Value::Null))
 }

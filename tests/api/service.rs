@@ -184,12 +184,7 @@ async fn a_stalled_backend_gets_503_within_the_request_timeout() {
 #[tokio::test]
 async fn readiness_and_connection_test_fail_when_the_backend_check_fails() {
     let app = TestApp::spawn(failing(ErrorKind::Unavailable)).await;
-    let response = app
-        .client
-        .get(format!("http://{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_public("/readyz").await;
     assert_error(response, StatusCode::SERVICE_UNAVAILABLE, "not_ready").await;
     assert_error(
         app.connection_test().await,
@@ -197,12 +192,7 @@ async fn readiness_and_connection_test_fail_when_the_backend_check_fails() {
         "backend_unavailable",
     )
     .await;
-    let response = app
-        .client
-        .get(format!("http://{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_public("/healthz").await;
     assert_eq!(
         response.status(),
         StatusCode::OK,
@@ -213,12 +203,7 @@ async fn readiness_and_connection_test_fail_when_the_backend_check_fails() {
 #[tokio::test]
 async fn a_failed_readiness_check_names_the_backend_and_reports_the_tokens_without_retry_after() {
     let app = TestApp::spawn(failing(ErrorKind::Unavailable)).await;
-    let response = app
-        .client
-        .get(format!("http://{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
+    let response = app.get_public("/readyz").await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
         response.headers()["content-type"],

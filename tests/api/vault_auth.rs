@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use crate::helpers::{password, readyz, spawn_on_vault, TestApp};
 use credbridge_adapters::testkit::eventually;
-use credbridge_adapters::testkit::random_hex;
 use credbridge_adapters::testkit::vault::{
     connected, documented_policy, unique_prefix, vault_config, Admin, Bao, TestVault,
 };
@@ -32,9 +31,8 @@ const RENEW: &str = "auth/token/renew-self";
 /// prefix, the role id and a secret id.
 async fn approle_role(admin: &Admin, settings: Value) -> (String, String, String) {
     let prefix = unique_prefix();
-    let name = format!("credbridge-{}", random_hex(6));
-    admin
-        .write_policy(&name, &documented_policy(2, "secret", &prefix))
+    let name = admin
+        .new_policy(&documented_policy(2, "secret", &prefix))
         .await;
     let mut settings = settings;
     settings["token_policies"] = json!([name]);
@@ -212,8 +210,8 @@ async fn a_static_token_is_renewed_before_it_expires() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = format!("credbridge-{}", random_hex(6));
-    root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
+    let policy = root
+        .new_policy(&documented_policy(2, "secret", &prefix))
         .await;
     let token = root
         .create_token(&[&policy], json!({"ttl": "6s", "renewable": true}))
@@ -230,8 +228,8 @@ async fn a_token_file_is_read_again_when_the_token_in_it_changes() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = format!("credbridge-{}", random_hex(6));
-    root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
+    let policy = root
+        .new_policy(&documented_policy(2, "secret", &prefix))
         .await;
     let first = root.create_token(&[&policy], json!({})).await;
     let dir = tempfile::tempdir().unwrap();
@@ -269,15 +267,7 @@ async fn the_login_expiry_gauge_counts_down_to_the_vault_tokens_expiry() {
         settings.metrics.enabled = true
     })
     .await;
-    let text = app
-        .client
-        .get(format!("http://{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.get_public("/metrics").await.text().await.unwrap();
     let seconds: u64 = text
         .lines()
         .find_map(|line| line.strip_prefix("credbridge_backend_login_expiry_seconds "))

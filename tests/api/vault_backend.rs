@@ -143,9 +143,7 @@ async fn a_token_that_may_not_read_the_mount_needs_an_explicit_kv_version() {
     let root = vault.admin();
     let prefix = unique_prefix();
     // A policy on another mount only: Vault refuses to describe `secret/` to this token.
-    let policy = format!("credbridge-{}", random_hex(6));
-    root.write_policy(&policy, &documented_policy(1, "kv", &prefix))
-        .await;
+    let policy = root.new_policy(&documented_policy(1, "kv", &prefix)).await;
     let token = root.create_token(&[&policy], json!({})).await;
     let mut config = vault_config(&vault.address, &token, "secret", &prefix);
     let discovering = VaultBackend::connect(&config).await.unwrap();
@@ -159,8 +157,8 @@ async fn the_namespace_is_sent_with_every_request() {
     let vault = TestVault::with_namespace().await;
     let team = vault.admin().in_namespace(TEST_NAMESPACE);
     let prefix = unique_prefix();
-    let policy = format!("credbridge-{}", random_hex(6));
-    team.write_policy(&policy, &documented_policy(2, "secret", &prefix))
+    let policy = team
+        .new_policy(&documented_policy(2, "secret", &prefix))
         .await;
     // A token of the namespace: valid there and nowhere else.
     let token = team.create_token(&[&policy], json!({})).await;

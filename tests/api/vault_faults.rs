@@ -224,8 +224,8 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let (allowed, outside) = (unique_prefix(), unique_prefix());
-    let policy = format!("credbridge-{}", random_hex(6));
-    root.write_policy(&policy, &documented_policy(2, "secret", &allowed))
+    let policy = root
+        .new_policy(&documented_policy(2, "secret", &allowed))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
 
@@ -276,8 +276,8 @@ async fn a_deny_rule_overrides_a_broader_grant() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = format!("credbridge-{}", random_hex(6));
-    root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
+    let policy = root
+        .new_policy(&documented_policy(2, "secret", &prefix))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
     let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
@@ -319,8 +319,8 @@ async fn a_revoked_static_token_is_502_permission_denied() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = format!("credbridge-{}", random_hex(6));
-    root.write_policy(&policy, &documented_policy(2, "secret", &prefix))
+    let policy = root
+        .new_policy(&documented_policy(2, "secret", &prefix))
         .await;
     let token = root.create_token(&[&policy], json!({})).await;
     let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
@@ -387,9 +387,8 @@ async fn a_referenced_path_outside_the_policy_is_422_at_create_and_502_at_read()
     )
     .await;
     // credbridge's own storage only: no grant on the referenced folder yet.
-    let policy = format!("credbridge-{}", random_hex(6));
     let own = documented_policy(2, "secret", &prefix);
-    root.write_policy(&policy, &own).await;
+    let policy = root.new_policy(&own).await;
     let token = root.create_token(&[&policy], json!({})).await;
     let backend = connected(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let pattern = format!("secret/{area}/*");

@@ -107,6 +107,13 @@ impl Admin {
             .await;
     }
 
+    /// Writes `text` as a policy of a fresh name, and returns the name.
+    pub async fn new_policy(&self, text: &str) -> String {
+        let name = format!("credbridge-{}", crate::testkit::random_hex(6));
+        self.write_policy(&name, text).await;
+        name
+    }
+
     pub async fn write_policy(&self, name: &str, text: &str) {
         self.ok(
             "PUT",
