@@ -17,9 +17,7 @@ mod helpers;
 use captured::Captured;
 
 use credbridge::config::LogFormat;
-use credbridge_adapters::testkit::vault::{
-    documented_policy, unique_prefix, vault_config, TestVault,
-};
+use credbridge_adapters::testkit::vault::{unique_prefix, vault_config, TestVault};
 use helpers::{password, spawn_on_vault};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
@@ -81,10 +79,7 @@ async fn vault_404_and_403_are_logged_once_by_credbridge_at_their_level() {
     );
 
     // A read the policy denies: Vault answers 403; one ERROR, credbridge's.
-    let policy = root
-        .new_policy(&documented_policy(2, "secret", "elsewhere"))
-        .await;
-    let token = root.create_token(&[&policy], json!({})).await;
+    let (_, token) = root.documented_token("elsewhere", json!({})).await;
     let denied = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     take(&captured);
     assert_eq!(denied.read(&id).await.status(), StatusCode::BAD_GATEWAY);

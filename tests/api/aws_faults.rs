@@ -17,7 +17,7 @@ use credbridge_adapters::testkit::moto::{
 use credbridge_adapters::testkit::references::target_of;
 use credbridge_adapters::testkit::{eventually, unique_scope, ExistingEntries};
 use credbridge_adapters::{Backend, ErrorKind, UnusableValue};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
@@ -463,9 +463,7 @@ async fn an_arn_reference_needs_a_pattern_that_spells_out_the_arn() {
     assert!(message.contains("not allowed"), "{message}");
 
     let created = app
-        .client
-        .post(&app.base)
-        .bearer_auth(&app.other_token)
+        .request_as_other(Method::POST, &app.base)
         .json(&body)
         .send()
         .await
@@ -473,9 +471,7 @@ async fn an_arn_reference_needs_a_pattern_that_spells_out_the_arn() {
     assert_eq!(created.status(), StatusCode::OK);
     let id: Value = created.json().await.unwrap();
     let read = app
-        .client
-        .get(app.item_url(id["id"].as_str().unwrap()))
-        .bearer_auth(&app.other_token)
+        .request_as_other(Method::GET, &app.item_url(id["id"].as_str().unwrap()))
         .send()
         .await
         .unwrap();

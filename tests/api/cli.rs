@@ -5,7 +5,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use credbridge_adapters::testkit::eventually;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use crate::binary::{free_port, run, Ran};
 
@@ -326,6 +326,14 @@ fn spawn(envs: &[(&str, &str)], args: &[&str]) -> tokio::process::Child {
         .unwrap()
 }
 
+/// Everything a (spawned, piped) child printed on standard output, to its end.
+async fn all_stdout(child: &mut tokio::process::Child) -> String {
+    let mut text = String::new();
+    let mut stdout = child.stdout.take().expect("standard output is piped");
+    stdout.read_to_string(&mut text).await.unwrap();
+    text
+}
+
 /// Waits until `/healthz` answers on `port`.
 async fn wait_until_serving(port: u16) {
     let url = format!("http://127.0.0.1:{port}/healthz");
@@ -388,18 +396,7 @@ async fn serve_without_a_token_generates_one_serves_it_and_stops_on_sigterm() {
         .unwrap()
         .unwrap();
     assert!(status.success(), "exit after SIGTERM: {status}");
-    let stdout = {
-        use tokio::io::AsyncReadExt;
-        let mut text = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut text)
-            .await
-            .unwrap();
-        text
-    };
+    let stdout = all_stdout(&mut child).await;
     assert!(stdout.contains("credbridge is serving"), "{stdout}");
     assert!(stdout.contains("credbridge stopped"), "{stdout}");
     assert!(
@@ -651,18 +648,7 @@ async fn serve_starts_while_vault_is_unreachable_and_says_why_it_is_not_ready() 
         "{body}"
     );
     child.kill().await.unwrap();
-    let stdout = {
-        use tokio::io::AsyncReadExt;
-        let mut text = String::new();
-        child
-            .stdout
-            .take()
-            .unwrap()
-            .read_to_string(&mut text)
-            .await
-            .unwrap();
-        text
-    };
+    let stdout = all_stdout(&mut child).await;
     assert!(
         stdout.contains("connecting to Vault in the background"),
         "{stdout}"

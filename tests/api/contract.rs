@@ -280,11 +280,7 @@ pub async fn another_scope_can_neither_read_nor_delete(backend: Arc<dyn Backend>
     let app = TestApp::spawn(backend).await;
     let id = app.create_ok(&password()).await;
     let url = app.item_url(&id);
-    let theirs = |method| {
-        app.client
-            .request(method, &url)
-            .bearer_auth(&app.other_token)
-    };
+    let theirs = |method| app.request_as_other(method, &url);
 
     assert_error(
         theirs(Method::GET).send().await.unwrap(),

@@ -76,6 +76,13 @@ impl TestApp {
         self.client.request(method, url).bearer_auth(&self.token)
     }
 
+    /// A request with the other scope's token.
+    pub fn request_as_other(&self, method: Method, url: &str) -> RequestBuilder {
+        self.client
+            .request(method, url)
+            .bearer_auth(&self.other_token)
+    }
+
     pub fn item_url(&self, id: &str) -> String {
         format!("{}/{id}", self.base)
     }

@@ -271,9 +271,7 @@ pub async fn references_outside_the_scope_allowlist_are_422_and_store_nothing(pe
     // The reference refused for this scope is the other scope's to use.
     let body = json!({"name": "n", "type": "secret", "secret_value": allowed_for_them});
     let created = app
-        .client
-        .request(Method::POST, &app.base)
-        .bearer_auth(&app.other_token)
+        .request_as_other(Method::POST, &app.base)
         .json(&body)
         .send()
         .await

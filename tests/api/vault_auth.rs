@@ -210,11 +210,8 @@ async fn a_static_token_is_renewed_before_it_expires() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = root
-        .new_policy(&documented_policy(2, "secret", &prefix))
-        .await;
-    let token = root
-        .create_token(&[&policy], json!({"ttl": "6s", "renewable": true}))
+    let (_, token) = root
+        .documented_token(&prefix, json!({"ttl": "6s", "renewable": true}))
         .await;
     let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
@@ -228,10 +225,7 @@ async fn a_token_file_is_read_again_when_the_token_in_it_changes() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = root
-        .new_policy(&documented_policy(2, "secret", &prefix))
-        .await;
-    let first = root.create_token(&[&policy], json!({})).await;
+    let (policy, first) = root.documented_token(&prefix, json!({})).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vault-token");
     std::fs::write(&file, &first).unwrap();

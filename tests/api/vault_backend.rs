@@ -157,11 +157,8 @@ async fn the_namespace_is_sent_with_every_request() {
     let vault = TestVault::with_namespace().await;
     let team = vault.admin().in_namespace(TEST_NAMESPACE);
     let prefix = unique_prefix();
-    let policy = team
-        .new_policy(&documented_policy(2, "secret", &prefix))
-        .await;
     // A token of the namespace: valid there and nowhere else.
-    let token = team.create_token(&[&policy], json!({})).await;
+    let (_, token) = team.documented_token(&prefix, json!({})).await;
     let mut config = vault_config(&vault.address, &token, "secret", &prefix);
     let outside = VaultBackend::connect(&config).await.unwrap();
     until_not_connected_because(&outside, "Vault denied permission").await;
@@ -192,27 +189,25 @@ async fn references_read_any_kv_mount_at_its_own_version() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let area = format!("existing/{}", random_hex(6));
-    root.ok(
-        "POST",
-        &format!("secret/data/{area}/v2"),
-        Some(json!({"data": {"password": "from-v2"}})),
+    root.write_secret(
+        "secret",
+        2,
+        &format!("{area}/v2"),
+        json!({"password": "from-v2"}),
     )
     .await;
-    root.ok(
-        "POST",
-        &format!("kv/{area}/v1"),
-        Some(json!({"password": "from-v1"})),
+    root.write_secret(
+        "kv",
+        1,
+        &format!("{area}/v1"),
+        json!({"password": "from-v1"}),
     )
     .await;
     // A mount of two segments: Vault, not the first `/`, says where the mount ends.
     let nested = format!("teams-{}/kv", random_hex(4));
     root.enable_kv(&nested, 2).await;
-    root.ok(
-        "POST",
-        &format!("{nested}/data/app/smtp"),
-        Some(json!({"data": {"password": "from-nested"}})),
-    )
-    .await;
+    root.write_secret(&nested, 2, "app/smtp", json!({"password": "from-nested"}))
+        .await;
     for own_mount in ["secret", "kv"] {
         let backend = root_backend(&vault, own_mount, &unique_prefix()).await;
         for (reference, value) in [
@@ -239,15 +234,10 @@ async fn each_referenced_mount_is_asked_its_kv_version_once() {
     let admin = bao.admin();
     admin.enable_kv("kv", 1).await;
     for name in ["a", "b"] {
+        let path = format!("apps/{name}");
+        admin.write_secret("kv", 1, &path, json!({"k": name})).await;
         admin
-            .ok("POST", &format!("kv/apps/{name}"), Some(json!({"k": name})))
-            .await;
-        admin
-            .ok(
-                "POST",
-                &format!("secret/data/apps/{name}"),
-                Some(json!({"data": {"k": name}})),
-            )
+            .write_secret("secret", 2, &path, json!({"k": name}))
             .await;
     }
     let backend = root_backend(
@@ -317,10 +307,11 @@ async fn a_reference_path_starting_with_a_child_namespace_reaches_that_namespace
     let vault = TestVault::with_namespace().await;
     let team = vault.admin().in_namespace(TEST_NAMESPACE);
     let area = format!("existing/{}", random_hex(6));
-    team.ok(
-        "POST",
-        &format!("secret/data/{area}/smtp"),
-        Some(json!({"data": {"password": "in-the-namespace"}})),
+    team.write_secret(
+        "secret",
+        2,
+        &format!("{area}/smtp"),
+        json!({"password": "in-the-namespace"}),
     )
     .await;
     let backend = root_backend(&vault, "secret", &unique_prefix()).await;

@@ -20,7 +20,7 @@ use credbridge_adapters::testkit::vault::{
 use credbridge_adapters::testkit::vault_double::VaultDouble;
 use credbridge_adapters::vault::{KvVersion, VaultBackend, VaultConfig};
 use credbridge_adapters::{Backend, ErrorKind};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// The app on a backend that may still be connecting.
@@ -224,10 +224,7 @@ async fn a_path_outside_the_policy_is_502_permission_denied_and_no_secret() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let (allowed, outside) = (unique_prefix(), unique_prefix());
-    let policy = root
-        .new_policy(&documented_policy(2, "secret", &allowed))
-        .await;
-    let token = root.create_token(&[&policy], json!({})).await;
+    let (_, token) = root.documented_token(&allowed, json!({})).await;
 
     // A credential stored under `outside` by someone else.
     let owner = spawn_on_vault(&vault_config(
@@ -276,10 +273,7 @@ async fn a_deny_rule_overrides_a_broader_grant() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = root
-        .new_policy(&documented_policy(2, "secret", &prefix))
-        .await;
-    let token = root.create_token(&[&policy], json!({})).await;
+    let (policy, token) = root.documented_token(&prefix, json!({})).await;
     let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let before = app.create_ok(&password()).await;
 
@@ -304,9 +298,7 @@ async fn a_deny_rule_overrides_a_broader_grant() {
     .await;
     // The other scope, still under the broader grant, is untouched.
     let other = app
-        .client
-        .post(&app.base)
-        .bearer_auth(&app.other_token)
+        .request_as_other(Method::POST, &app.base)
         .json(&password())
         .send()
         .await
@@ -319,10 +311,7 @@ async fn a_revoked_static_token_is_502_permission_denied() {
     let vault = TestVault::prepared().await;
     let root = vault.admin();
     let prefix = unique_prefix();
-    let policy = root
-        .new_policy(&documented_policy(2, "secret", &prefix))
-        .await;
-    let token = root.create_token(&[&policy], json!({})).await;
+    let (_, token) = root.documented_token(&prefix, json!({})).await;
     let app = spawn_on_vault(&vault_config(&vault.address, &token, "secret", &prefix)).await;
     let id = app.create_ok(&password()).await;
 
@@ -380,10 +369,11 @@ async fn a_referenced_path_outside_the_policy_is_422_at_create_and_502_at_read()
     let root = vault.admin();
     let prefix = unique_prefix();
     let area = format!("existing/{}", random_hex(6));
-    root.ok(
-        "POST",
-        &format!("secret/data/{area}/smtp"),
-        Some(json!({"data": {"password": "Policy-Pw-4"}})),
+    root.write_secret(
+        "secret",
+        2,
+        &format!("{area}/smtp"),
+        json!({"password": "Policy-Pw-4"}),
     )
     .await;
     // credbridge's own storage only: no grant on the referenced folder yet.

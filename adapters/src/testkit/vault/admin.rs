@@ -114,6 +114,17 @@ impl Admin {
         name
     }
 
+    /// A token issued with `settings` under a fresh policy that grants what credbridge's
+    /// documented policy grants below `prefix` in the KV v2 mount `secret`: the policy's
+    /// name (for a test to rewrite the policy under the token) and the token.
+    pub async fn documented_token(&self, prefix: &str, settings: Value) -> (String, String) {
+        let policy = self
+            .new_policy(&super::documented_policy(2, "secret", prefix))
+            .await;
+        let token = self.create_token(&[&policy], settings).await;
+        (policy, token)
+    }
+
     pub async fn write_policy(&self, name: &str, text: &str) {
         self.ok(
             "PUT",
@@ -171,15 +182,31 @@ impl Admin {
     /// The fields of the latest version of the secret at `mount/path`, as an operator
     /// reads it; `None` when nothing readable is there.
     pub async fn read_secret(&self, mount: &str, kv_version: u8, path: &str) -> Option<Value> {
-        let url = match kv_version {
-            2 => format!("{mount}/data/{path}"),
-            _ => format!("{mount}/{path}"),
-        };
+        let url = secret_url(mount, kv_version, path);
         match self.call("GET", &url, None).await {
             (200, answer) if kv_version == 2 => Some(answer["data"]["data"].clone()),
             (200, answer) => Some(answer["data"].clone()),
             (404, _) => None,
             (status, answer) => panic!("GET {url}: {status} {answer}"),
         }
+    }
+
+    /// Writes `fields` as the latest version of the secret at `mount/path`, as an operator
+    /// does.
+    pub async fn write_secret(&self, mount: &str, kv_version: u8, path: &str, fields: Value) {
+        let body = match kv_version {
+            2 => json!({ "data": fields }),
+            _ => fields,
+        };
+        self.ok("POST", &secret_url(mount, kv_version, path), Some(body))
+            .await;
+    }
+}
+
+/// Where the HTTP API keeps the secret at `mount/path` of a KV engine of `kv_version`.
+fn secret_url(mount: &str, kv_version: u8, path: &str) -> String {
+    match kv_version {
+        2 => format!("{mount}/data/{path}"),
+        _ => format!("{mount}/{path}"),
     }
 }

@@ -2,7 +2,7 @@
 //! operator would, with the root token, in an area of each test's own.
 
 use async_trait::async_trait;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::admin::Admin;
 use super::target::{TestVault, EXISTING_AREA};
@@ -42,19 +42,9 @@ impl VaultEntries {
 #[async_trait]
 impl ExistingEntries for VaultEntries {
     async fn write(&self, name: &str, fields: Value) {
-        let path = self.path(name);
-        match self.kv_version {
-            2 => {
-                let url = format!("{}/data/{path}", self.mount);
-                self.admin
-                    .ok("POST", &url, Some(json!({ "data": fields })))
-                    .await
-            }
-            _ => {
-                let url = format!("{}/{path}", self.mount);
-                self.admin.ok("POST", &url, Some(fields)).await
-            }
-        };
+        self.admin
+            .write_secret(&self.mount, self.kv_version, &self.path(name), fields)
+            .await;
     }
 
     async fn remove(&self, name: &str) {
